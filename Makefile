@@ -1,0 +1,36 @@
+# make run   - install, migrate, load the quizzes, start Redis (if needed), a Celery worker and the web server
+# make test  - install, then run the whole test suite (real PostgreSQL/SQLite, Redis, Celery, Chromium)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+
+.PHONY: install run test bench bench-e2e check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Python dependencies into $(VENV) (torch is pinned to the 2.13.0 CPU build)..."
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --progress-bar off -r requirements.txt
+	@touch $@
+
+run: install
+	$(PY) -m config.devstack --port $(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m grader.sandbox.bench
+
+bench-e2e: install
+	$(PY) -m grader.bench_e2e
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py sandbox_check
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .dev-secret-key
