@@ -1,0 +1,188 @@
+"""From a run outcome to a verdict: status, score, per-check results, error.
+
+Verdicts:
+  passed, failed       the code ran; the checks decided
+  error                syntax error, exception, crash by signal, exit before the checks
+  timeout              CPU or wall-clock limit
+  memory_limit         the memory budget ran out
+  output_limit         too much printed output, or too much written to files
+  rejected             refused before running (size, encoding, NUL bytes)
+  internal_error       the sandbox or the item's own setup failed; never the learner's fault
+"""
+from __future__ import annotations
+
+import errno
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import Sandbox, SandboxFault
+from .compare import compare
+from .jobs import Check, Job, Limits, RunOutcome, rejection_reason
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT = "timeout", "memory_limit", "output_limit"
+REJECTED, INTERNAL_ERROR = "rejected", "internal_error"
+VERDICTS = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, REJECTED, INTERNAL_ERROR)
+# A verdict that says something about the code counts as an attempt; a sandbox fault does not.
+GRADABLE = frozenset(VERDICTS) - {INTERNAL_ERROR}
+
+_MEMORY_MESSAGES = ("can't allocate memory", "cannot allocate memory", "out of memory", "bad_alloc")
+_FILE_ERRNOS = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT}
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str
+    hidden: bool = False
+    weight: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "message": self.message, "hidden": self.hidden,
+                "weight": self.weight}
+
+
+@dataclass
+class Grade:
+    status: str
+    score: float = 0.0
+    checks: list[CheckResult] = field(default_factory=list)
+    stdout: str = ""
+    error: str | None = None
+    error_line: int | None = None
+    duration_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "score": self.score,
+            "checks": [c.as_dict() for c in self.checks],
+            "stdout": self.stdout,
+            "error": self.error,
+            "error_line": self.error_line,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _exception_verdict(error: dict[str, Any]) -> str:
+    kind, message = error["type"], error["message"].lower()
+    if kind == "MemoryError" or (kind in ("RuntimeError", "OSError") and any(m in message for m in _MEMORY_MESSAGES)):
+        return MEMORY_LIMIT
+    if kind in ("OSError", "PermissionError") and error.get("errno") in _FILE_ERRNOS:
+        return OUTPUT_LIMIT
+    return ERROR
+
+
+def _error_text(status: str, error: dict[str, Any], limits: Limits) -> str:
+    if status == MEMORY_LIMIT:
+        return f"Your code ran out of its {limits.memory_mb} MB memory budget.\n{error['traceback']}"
+    if status == OUTPUT_LIMIT:
+        return f"Your code wrote more than the 16 MiB allowed for files.\n{error['traceback']}"
+    if error["type"] == "SystemExit":
+        return "Your code called exit(); remove it so the checks can run.\n" + error["traceback"]
+    return error["traceback"]
+
+
+def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, Any]], *,
+          limits: Limits, reveal_expected: bool) -> Grade:
+    """The verdict for one run. reference holds one observation per check, in order."""
+    grade = Grade(status=ERROR, stdout=outcome.output, duration_ms=outcome.wall_ms)
+    if outcome.output_bytes > len(outcome.output.encode()):
+        grade.stdout += f"\n[output truncated: {outcome.output_bytes} bytes in all]"
+    frame = outcome.frame
+    if outcome.killed_for == "output":
+        grade.status, grade.error = OUTPUT_LIMIT, "Your code printed more than 1 MiB of output and was stopped."
+    elif outcome.killed_for == "wall":
+        grade.status = TIMEOUT
+        grade.error = (f"Your code ran longer than the {limits.wall:g} s time limit and was stopped "
+                       "(an endless loop, or waiting for something?).")
+    elif outcome.killed_for == "frame" or outcome.frame_error:
+        grade.error = "Your code wrote to the grader's result channel, so its result cannot be trusted."
+    elif frame is not None:
+        phase = frame["phase"]
+        if phase == "done":
+            return _score(grade, checks, reference, frame["observations"], reveal_expected)
+        if phase in ("syntax_error", "code_error"):
+            error = frame["error"]
+            grade.status = _exception_verdict(error) if phase == "code_error" else ERROR
+            grade.error, grade.error_line = _error_text(grade.status, error, limits), error["line"]
+        elif phase == "setup_error":
+            grade.status = INTERNAL_ERROR
+            grade.error = "The exercise's own setup code failed; this is not your fault: " + frame["error"]["message"]
+        else:
+            grade.status, grade.error = INTERNAL_ERROR, "The grader failed while running your code; this is not your fault."
+    elif outcome.exit_signal is not None:
+        name = _signal_name(outcome.exit_signal)
+        over_cpu = outcome.cpu_seconds is not None and outcome.cpu_seconds >= limits.cpu_seconds
+        if outcome.exit_signal == signal.SIGXCPU or (outcome.exit_signal == signal.SIGKILL and over_cpu):
+            grade.status = TIMEOUT
+            grade.error = f"Your code used more than its {limits.cpu_seconds:g} s of CPU time and was stopped."
+        elif outcome.exit_signal == signal.SIGXFSZ:
+            grade.status, grade.error = OUTPUT_LIMIT, "Your code wrote more than the 16 MiB allowed for files."
+        else:
+            grade.error = f"Your code crashed the Python interpreter ({name})."
+    else:
+        grade.error = (f"Your code ended the process (exit status {outcome.exit_code}) before the checks "
+                       "could run; remove the call to os._exit() or similar.")
+    return grade
+
+
+def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],
+           observations: list[dict[str, Any]], reveal: bool) -> Grade:
+    total = passed_weight = 0.0
+    for check, expected, actual in zip(checks, reference, observations, strict=True):
+        ok, message = compare(check, expected, actual, reveal)
+        grade.checks.append(CheckResult(check.label, ok, message, check.hidden, check.weight))
+        total += check.weight
+        passed_weight += check.weight if ok else 0.0
+    grade.score = round(passed_weight / total, 6) if total else 0.0
+    grade.status = PASSED if all(c.passed for c in grade.checks) else FAILED
+    return grade
+
+
+def grade_code(sandbox: Sandbox, *, code: str | bytes, setup: str, checks: list[Check],
+               reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool) -> Grade:
+    """Grade learner code end to end. Raises SandboxFault on infrastructure failure."""
+    started = time.perf_counter()
+    reason = rejection_reason(code)
+    if reason is not None:
+        return Grade(status=REJECTED, error=f"Your code was not run: {reason}.")
+    if isinstance(code, bytes):
+        code = code.decode("utf-8")
+    outcome = sandbox.run(Job(code=code, setup=setup, targets=tuple(c.target for c in checks), limits=limits))
+    grade = judge(outcome, checks, reference, limits=limits, reveal_expected=reveal_expected)
+    grade.duration_ms = (time.perf_counter() - started) * 1000
+    return grade
+
+
+class ReferenceFailed(Exception):
+    """The reference solution did not run cleanly: a content error."""
+
+
+def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: list[str],
+                      limits: Limits) -> list[dict[str, Any]]:
+    """Run a reference solution; its observations are the expected values."""
+    outcome = sandbox.run(Job(code=solution, setup=setup, targets=tuple(targets), limits=limits))
+    frame = outcome.frame
+    if frame is None or frame["phase"] != "done":
+        placeholder = [Check(target=t) for t in targets]
+        grade = judge(outcome, placeholder, [{"kind": "none"}] * len(targets), limits=limits, reveal_expected=True)
+        raise ReferenceFailed(f"the reference solution gave {grade.status}: {grade.error}")
+    for target, obs in zip(targets, frame["observations"]):
+        if obs["kind"] == "missing":
+            raise ReferenceFailed(f"target {target!r} cannot be read after the reference solution: {obs['error']}")
+    return frame["observations"]
+
+
+__all__ = ["Grade", "CheckResult", "judge", "grade_code", "observe_reference", "ReferenceFailed", "SandboxFault",
+           "VERDICTS", "GRADABLE"]
