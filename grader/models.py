@@ -1,0 +1,56 @@
+"""Submissions and their verdicts."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from quiz.models import Item
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+        TIMEOUT = "timeout", "Time limit"
+        MEMORY_LIMIT = "memory_limit", "Memory limit"
+        OUTPUT_LIMIT = "output_limit", "Output limit"
+        REJECTED = "rejected", "Rejected"
+        INTERNAL_ERROR = "internal_error", "Internal error"
+
+    PENDING = (Status.QUEUED, Status.RUNNING)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="submissions")
+    code = models.TextField(blank=True)
+    selected = models.JSONField(default=list, blank=True, help_text="Choice items: the chosen choice ids")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    stdout = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    error_line = models.IntegerField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
+    deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started grading it")
+    claim = models.CharField(max_length=64, blank=True, editable=False, help_text="Id of the task grading it")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="Last time it was sent to the grading queue")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "item", "-created_at"], name="submission_user_item"),
+            models.Index(fields=["status", "created_at"], name="submission_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.item.slug} by {self.user} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING

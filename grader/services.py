@@ -1,0 +1,197 @@
+"""Writes of the grading pipeline: create, claim, grade and record submissions."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from quiz.models import Check as CheckModel
+from quiz.models import Item
+
+from .models import Submission
+from .runner import get_sandbox
+from .sandbox import Check, Grade, Limits, grade_code, observe_reference, rejection_reason
+
+logger = logging.getLogger(__name__)
+Status = Submission.Status
+
+
+class SubmissionRefused(Exception):
+    """The submission cannot be accepted; nothing was stored. The message says why."""
+
+    def __init__(self, message: str, field: str = "code") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def item_limits(item: Item) -> Limits:
+    return Limits(cpu_seconds=item.time_limit_seconds, memory_mb=item.memory_limit_mb)
+
+
+def sandbox_check(check: CheckModel) -> Check:
+    return Check(target=check.target, compare=check.compare, name=check.name, rtol=check.rtol, atol=check.atol,
+                 strict_dtype=check.strict_dtype, weight=check.weight, hidden=check.hidden, feedback=check.feedback)
+
+
+def code_grade(*, item: Item, code: str | bytes) -> Grade:
+    """Grade code against an item's checks through this process's sandbox. Raises SandboxFault."""
+    checks = list(item.checks.all())
+    if not checks or any(c.expected is None for c in checks):
+        return Grade(status=Status.INTERNAL_ERROR,
+                     error="This exercise has no reference values yet; this is not your fault.")
+    return grade_code(
+        get_sandbox(), code=code, setup=item.setup_code, checks=[sandbox_check(c) for c in checks],
+        reference=[c.expected for c in checks], limits=item_limits(item), reveal_expected=item.reveal_expected,
+    )
+
+
+def reference_observations(*, setup: str, solution: str, targets: list[str], limits: Limits) -> list[dict[str, Any]]:
+    """Run a reference solution in the sandbox. Raises ReferenceFailed or SandboxFault."""
+    return observe_reference(get_sandbox(), solution=solution, setup=setup, targets=targets, limits=limits)
+
+
+@dataclass
+class ChoiceResult:
+    grade: Grade
+    selected: list[int]
+
+
+def choice_grade(*, item: Item, selected: list[int]) -> ChoiceResult:
+    """Grade a choice answer at once: per-choice feedback, all-or-nothing pass."""
+    choices = list(item.choices.all())
+    by_id = {c.pk: c for c in choices}
+    chosen = sorted(set(selected))
+    if not chosen:
+        raise SubmissionRefused("choose at least one answer", field="choices")
+    unknown = [c for c in chosen if c not in by_id]
+    if unknown:
+        raise SubmissionRefused(f"choice {unknown[0]} is not one of this item's choices", field="choices")
+    if not item.multiple and len(chosen) > 1:
+        raise SubmissionRefused("this item takes exactly one answer", field="choices")
+    correct = {c.pk for c in choices if c.correct}
+    results = []
+    for choice_id in chosen:
+        choice = by_id[choice_id]
+        results.append({"name": f"Choice {choices.index(choice) + 1}", "passed": choice.correct,
+                        "message": choice.feedback or ("Correct." if choice.correct else "Not this one."),
+                        "hidden": False, "weight": 1.0, "choice": choice_id})
+    missed = len(correct - set(chosen))
+    if missed and item.multiple:
+        results.append({"name": "Missing answers", "passed": False, "hidden": False, "weight": 1.0,
+                        "message": f"{missed} more choice{'s are' if missed > 1 else ' is'} correct.", "choice": None})
+    hits, wrong = len(correct & set(chosen)), len(set(chosen) - correct)
+    passed = set(chosen) == correct
+    grade = Grade(status=Status.PASSED if passed else Status.FAILED,
+                  score=1.0 if passed else round(max(0, hits - wrong) / len(correct), 6))
+    grade.checks = results  # type: ignore[assignment] - already plain dicts
+    return ChoiceResult(grade=grade, selected=chosen)
+
+
+def _enqueue(submission_ids: list[int]) -> None:
+    from .tasks import grade_submission
+
+    for submission_id in submission_ids:
+        grade_submission.apply_async(args=[submission_id])
+
+
+def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
+                      selected: list[int] | None = None) -> Submission:
+    """Store a submission. Code is queued for a worker once the transaction commits;
+    a choice answer is graded at once. Refused input raises SubmissionRefused and
+    stores nothing."""
+    if item.archived:
+        raise SubmissionRefused("this item is archived and no longer takes answers", field="item")
+    now = timezone.now()
+    if item.kind == Item.Kind.CHOICE:
+        if code:
+            raise SubmissionRefused("this is a choice item: send choices, not code", field="code")
+        result = choice_grade(item=item, selected=selected or [])
+        grade = result.grade
+        return Submission.objects.create(
+            user=user, item=item, selected=result.selected, status=grade.status, score=grade.score,
+            checks=grade.checks, item_version=item.version, started_at=now, finished_at=now, duration_ms=0,
+        )
+    if selected:
+        raise SubmissionRefused("this is a code item: send code, not choices", field="choices")
+    if code is None:
+        raise SubmissionRefused("send the code to grade")
+    reason = rejection_reason(code)
+    if reason:
+        raise SubmissionRefused(f"refused: {reason}")
+    if isinstance(code, bytes):
+        code = code.decode("utf-8")
+    with transaction.atomic():
+        submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now)
+        transaction.on_commit(lambda: _enqueue([submission.pk]))
+    return submission
+
+
+def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
+    """Take a submission for grading, or None when it must be left alone.
+
+    Left alone: already graded (a redelivered message), or being graded right
+    now by another task. A redelivery of the same task (its worker died) takes
+    it back. Too many deliveries end it with internal_error, so one submission
+    cannot loop through the workers forever.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().select_related("item").filter(pk=submission_id).first()
+        if submission is None or submission.status not in Submission.PENDING:
+            return None
+        stuck_after = timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
+        if (submission.status == Status.RUNNING and submission.claim != task_id
+                and submission.started_at and submission.started_at > now - stuck_after):
+            return None
+        if submission.deliveries >= settings.GRADER_MAX_DELIVERIES:
+            submission.status = Status.INTERNAL_ERROR
+            submission.error = (f"Grading this submission failed {submission.deliveries} times; it was stopped. "
+                                "This is not your fault.")
+            submission.finished_at = now
+            submission.save(update_fields=["status", "error", "finished_at"])
+            logger.error("submission %s gave up after %s deliveries", submission.pk, submission.deliveries)
+            return None
+        submission.status = Status.RUNNING
+        submission.started_at = now
+        submission.deliveries += 1
+        submission.claim = task_id
+        submission.save(update_fields=["status", "started_at", "deliveries", "claim"])
+        return submission
+
+
+def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> bool:
+    """Store a verdict if this task still holds the submission; True when stored."""
+    grade_dict = grade.as_dict()
+    updated = Submission.objects.filter(pk=submission.pk, status=Status.RUNNING, claim=task_id).update(
+        status=grade.status, score=grade.score, checks=grade_dict["checks"], stdout=grade.stdout,
+        error=grade.error or "", error_line=grade.error_line, duration_ms=grade_dict["duration_ms"],
+        item_version=submission.item.version, finished_at=timezone.now(),
+    )
+    if not updated:
+        logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
+    return bool(updated)
+
+
+def submissions_requeue_stuck(*, older_than_seconds: int) -> list[int]:
+    """Send again every submission queued or running for longer than the threshold.
+
+    Catches what a restarted, empty Redis or a dead worker lost. A submission whose
+    first message still arrives is graded once: claim() leaves it alone then.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = Submission.objects.filter(
+        Q(status=Status.QUEUED, queued_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff)
+    )
+    ids = list(stuck.values_list("pk", flat=True))
+    if ids:
+        with transaction.atomic():
+            Submission.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+            transaction.on_commit(lambda: _enqueue(ids))
+        logger.warning("re-queued %d stuck submission(s): %s", len(ids), ids[:20])
+    return ids

@@ -1,0 +1,289 @@
+"""The YAML quiz format: parse and validate files into plain specs, and turn
+stored quizzes back into the same structure (for export).
+
+Strict on purpose: an unknown key, a wrong type or a missing field is an
+error naming the file, the item and the field, never a silent default.
+The format is documented in quiz/content/README.md.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.sandbox.jobs import MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+COMPARE_MODES = ("value", "none", "bool")
+DEFAULT_TIME_SECONDS = 2.0
+DEFAULT_MEMORY_MB = 256
+DEFAULT_REVEAL_AFTER = 3
+
+
+class ContentError(Exception):
+    """Bad content: one line naming file, item and field."""
+
+    def __init__(self, file: str, item: str | None, path: str | None, message: str) -> None:
+        self.file, self.item, self.path, self.message = file, item, path, message
+        where = [file]
+        if item:
+            where.append(f"item '{item}'")
+        if path:
+            where.append(f"field '{path}'")
+        super().__init__(": ".join(where) + f": {message}")
+
+
+@dataclass
+class CheckSpec:
+    target: str
+    compare: str | None = None
+    name: str = ""
+    rtol: float = 1e-5
+    atol: float = 1e-8
+    strict_dtype: bool = False
+    weight: float = 1.0
+    hidden: bool = False
+    feedback: str = ""
+
+
+@dataclass
+class ChoiceSpec:
+    text: str
+    correct: bool = False
+    feedback: str = ""
+
+
+@dataclass
+class ItemSpec:
+    slug: str
+    kind: str
+    title: str
+    prompt: str
+    explanation: str = ""
+    hints: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    reveal_after_attempts: int = DEFAULT_REVEAL_AFTER
+    starter: str = ""
+    setup: str = ""
+    solution: str = ""
+    reveal_expected: bool = False
+    time_seconds: float = DEFAULT_TIME_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    checks: list[CheckSpec] = field(default_factory=list)
+    multiple: bool = False
+    choices: list[ChoiceSpec] = field(default_factory=list)
+
+
+@dataclass
+class QuizSpec:
+    slug: str
+    title: str
+    description: str = ""
+    order: int = 0
+    items: list[ItemSpec] = field(default_factory=list)
+    file: str = ""
+
+
+class _Reader:
+    """Reads one mapping strictly, remembering where it is for error messages."""
+
+    def __init__(self, data: Any, file: str, item: str | None, path: str, allowed: set[str]) -> None:
+        self.file, self.item, self.path = file, item, path
+        if not isinstance(data, dict):
+            self.fail(None, f"expected a mapping, got {type(data).__name__}")
+        unknown = sorted(str(k) for k in data if k not in allowed)
+        if unknown:
+            self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        self.data = data
+
+    def where(self, key: str | None) -> str | None:
+        if key is None:
+            return self.path or None
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str | None, message: str) -> None:
+        raise ContentError(self.file, self.item, self.where(key), message)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, allow_empty: bool = True) -> Any:
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(key, f"must be {names}, got {type(value).__name__}")
+        if not allow_empty and isinstance(value, str) and not value.strip():
+            self.fail(key, "must not be empty")
+        return value
+
+    def text(self, key: str, default: Any = ..., *, allow_empty: bool = True) -> str:
+        return self.get(key, str, default, allow_empty=allow_empty)
+
+    def str_list(self, key: str) -> list[str]:
+        values = self.get(key, list, [])
+        for i, v in enumerate(values):
+            if not isinstance(v, str) or not v.strip():
+                self.fail(f"{key}[{i}]", "must be a non-empty string")
+        return list(values)
+
+
+def _python(reader: _Reader, key: str, source: str, mode: str) -> None:
+    reason = rejection_reason(source)
+    if reason:
+        reader.fail(key, reason)
+    try:
+        compile(source, f"<{key}>", mode, dont_inherit=True)
+    except SyntaxError as exc:
+        reader.fail(key, f"is not valid Python: {exc.msg} (line {exc.lineno})")
+
+
+ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts"}
+CODE_KEYS = {"starter", "setup", "solution", "reveal_expected", "limits", "checks"}
+CHOICE_KEYS = {"multiple", "choices"}
+CHECK_KEYS = {"target", "compare", "name", "rtol", "atol", "strict_dtype", "weight", "hidden", "feedback"}
+
+
+def _check(data: Any, file: str, item: str, path: str) -> CheckSpec:
+    r = _Reader(data, file, item, path, CHECK_KEYS)
+    target = r.text("target", allow_empty=False).strip()
+    _python(r, "target", target, "eval")
+    compare = r.text("compare", None)
+    if compare is not None and compare not in COMPARE_MODES:
+        r.fail("compare", f"must be one of {', '.join(COMPARE_MODES)}")
+    spec = CheckSpec(
+        target=target, compare=compare, name=r.text("name", ""), rtol=r.get("rtol", float, 1e-5),
+        atol=r.get("atol", float, 1e-8), strict_dtype=r.get("strict_dtype", bool, False),
+        weight=r.get("weight", float, 1.0), hidden=r.get("hidden", bool, False), feedback=r.text("feedback", ""),
+    )
+    if spec.rtol < 0 or spec.atol < 0:
+        r.fail("rtol" if spec.rtol < 0 else "atol", "must not be negative")
+    if spec.weight <= 0:
+        r.fail("weight", "must be greater than 0")
+    return spec
+
+
+def _item(data: Any, file: str, index: int) -> ItemSpec:
+    slug = data.get("slug") if isinstance(data, dict) else None
+    label = slug if isinstance(slug, str) else f"#{index + 1}"
+    kind = data.get("kind") if isinstance(data, dict) else None
+    allowed = ITEM_KEYS | (CODE_KEYS if kind == "code" else CHOICE_KEYS if kind == "choice" else set())
+    if kind in ("code", "choice") and isinstance(data, dict):
+        other = CHOICE_KEYS if kind == "code" else CODE_KEYS
+        stray = sorted(k for k in data if k in other)
+        if stray:
+            raise ContentError(file, label, stray[0], f"only {'choice' if kind == 'code' else 'code'} items have this field")
+    r = _Reader(data, file, label, "", allowed)
+    slug = r.text("slug")
+    if not SLUG.match(slug):
+        r.fail("slug", "must be lowercase letters, digits and single dashes")
+    kind = r.text("kind")
+    if kind not in ("code", "choice"):
+        r.fail("kind", "must be code or choice")
+    spec = ItemSpec(
+        slug=slug, kind=kind, title=r.text("title", allow_empty=False), prompt=r.text("prompt", allow_empty=False),
+        explanation=r.text("explanation", ""), hints=r.str_list("hints"), tags=r.str_list("tags"),
+        reveal_after_attempts=r.get("reveal_after_attempts", int, DEFAULT_REVEAL_AFTER),
+    )
+    if spec.reveal_after_attempts < 0:
+        r.fail("reveal_after_attempts", "must not be negative")
+    if kind == "code":
+        spec.starter = r.text("starter", "")
+        spec.setup = r.text("setup", "")
+        spec.solution = r.text("solution", allow_empty=False)
+        for key in ("starter", "setup", "solution"):
+            _python(r, key, getattr(spec, key), "exec")
+        spec.reveal_expected = r.get("reveal_expected", bool, False)
+        limits = _Reader(r.get("limits", dict, {}), file, slug, "limits", {"time_seconds", "memory_mb"})
+        spec.time_seconds = limits.get("time_seconds", float, DEFAULT_TIME_SECONDS)
+        spec.memory_mb = limits.get("memory_mb", int, DEFAULT_MEMORY_MB)
+        if not 0.1 <= spec.time_seconds <= MAX_CPU_SECONDS:
+            limits.fail("time_seconds", f"must be between 0.1 and {MAX_CPU_SECONDS}")
+        if not 16 <= spec.memory_mb <= MAX_MEMORY_MB:
+            limits.fail("memory_mb", f"must be between 16 and {MAX_MEMORY_MB}")
+        checks = r.get("checks", list)
+        if not checks:
+            r.fail("checks", "needs at least one check")
+        spec.checks = [_check(c, file, slug, f"checks[{i}]") for i, c in enumerate(checks)]
+    else:
+        spec.multiple = r.get("multiple", bool, False)
+        choices = r.get("choices", list)
+        spec.choices = []
+        for i, c in enumerate(choices):
+            cr = _Reader(c, file, slug, f"choices[{i}]", {"text", "correct", "feedback"})
+            spec.choices.append(ChoiceSpec(cr.text("text", allow_empty=False), cr.get("correct", bool, False),
+                                           cr.text("feedback", "")))
+        correct = sum(c.correct for c in spec.choices)
+        if len(spec.choices) < 2:
+            r.fail("choices", "needs at least two choices")
+        if correct == 0:
+            r.fail("choices", "needs at least one correct choice")
+        if correct > 1 and not spec.multiple:
+            r.fail("choices", f"has {correct} correct choices; set multiple: true or keep one")
+    return spec
+
+
+def parse_quiz(data: Any, file: str) -> QuizSpec:
+    top = _Reader(data, file, None, "", {"quiz", "items"})
+    q = _Reader(top.get("quiz", dict), file, None, "quiz", {"slug", "title", "description", "order"})
+    quiz = QuizSpec(slug=q.text("slug"), title=q.text("title", allow_empty=False),
+                    description=q.text("description", ""), order=q.get("order", int, 0), file=file)
+    if not SLUG.match(quiz.slug):
+        q.fail("slug", "must be lowercase letters, digits and single dashes")
+    items = top.get("items", list)
+    if not items:
+        top.fail("items", "needs at least one item")
+    quiz.items = [_item(data, file, i) for i, data in enumerate(items)]
+    seen: set[str] = set()
+    for item in quiz.items:
+        if item.slug in seen:
+            raise ContentError(file, item.slug, "slug", "is used twice in this file")
+        seen.add(item.slug)
+    return quiz
+
+
+def load_file(path: Path, display: str | None = None) -> QuizSpec:
+    display = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContentError(display, None, None, f"cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ContentError(display, None, None, f"is not valid YAML{where}: {problem}") from None
+    return parse_quiz(data, display)
+
+
+def load_paths(paths: list[Path]) -> list[QuizSpec]:
+    """Parse every YAML file under paths; slugs must be unique across all of them."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ContentError(str(path), None, None, "does not exist")
+    if not files:
+        raise ContentError(", ".join(map(str, paths)), None, None, "holds no .yaml files")
+    quizzes = [load_file(f) for f in files]
+    owners: dict[str, str] = {}
+    quiz_owners: dict[str, str] = {}
+    for quiz in quizzes:
+        if quiz.slug in quiz_owners:
+            raise ContentError(quiz.file, None, "quiz.slug", f"'{quiz.slug}' is also the quiz in {quiz_owners[quiz.slug]}")
+        quiz_owners[quiz.slug] = quiz.file
+        for item in quiz.items:
+            if item.slug in owners:
+                raise ContentError(quiz.file, item.slug, "slug", f"is also used in {owners[item.slug]}")
+            owners[item.slug] = quiz.file
+    return quizzes

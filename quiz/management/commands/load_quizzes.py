@@ -1,0 +1,43 @@
+"""manage.py load_quizzes [PATH ...]"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from grader.services import reference_observations
+from quiz.content_format import ContentError
+from quiz.services import CONTENT_DIR, quiz_content_load
+
+
+class Command(BaseCommand):
+    help = (
+        "Load quizzes from YAML files into the database (default: every .yaml file in quiz/content/). "
+        "An upsert by slug: running it twice changes nothing the second time. Items removed from a file are "
+        "deleted, or archived when they have submissions. Reference solutions run through the sandbox to "
+        "produce the expected values. Any error loads nothing and is reported as one line naming the file, "
+        "item and field."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="*", type=Path, help="YAML files or folders (default: quiz/content/)")
+        parser.add_argument("--recompute", action="store_true",
+                            help="run every reference solution again, even when unchanged (e.g. after a torch upgrade)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        paths = options["paths"] or [CONTENT_DIR]
+        self.stdout.write(f"Loading quizzes from {', '.join(map(str, paths))}")
+        try:
+            quizzes, report = quiz_content_load(
+                paths=paths, runner=reference_observations, recompute=options["recompute"],
+                progress=lambda line: self.stdout.write(line),
+            )
+        except ContentError as exc:
+            raise CommandError(str(exc)) from None
+        for label, slugs in (("created", report.created), ("updated", report.updated),
+                             ("archived", report.archived), ("deleted", report.deleted)):
+            for slug in slugs:
+                self.stdout.write(f"  {label}: {slug}")
+        style = self.style.SUCCESS if report.changed else self.style.NOTICE
+        self.stdout.write(style(report.summary(len(quizzes))))

@@ -1,0 +1,112 @@
+"""Quiz content: quizzes, their items, and what grades an item (checks or choices)."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class Quiz(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown")
+    order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "slug"]
+        verbose_name_plural = "quizzes"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Item(models.Model):
+    class Kind(models.TextChoices):
+        CODE = "code", "Code"
+        CHOICE = "choice", "Choice"
+
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="items")
+    slug = models.SlugField(unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = models.CharField(max_length=300)
+    prompt = models.TextField(help_text="Markdown")
+    explanation = models.TextField(blank=True, help_text="Markdown, shown after passing")
+    order = models.IntegerField(default=0)
+    hints = models.JSONField(default=list, blank=True, help_text="Ordered list of hints")
+    tags = models.JSONField(default=list, blank=True)
+    reveal_after_attempts = models.PositiveIntegerField(
+        default=3, help_text="Explanation and solution are shown after passing or this many attempts (0: only after passing)"
+    )
+    # code items
+    starter_code = models.TextField(blank=True)
+    setup_code = models.TextField(blank=True, help_text="Runs before the learner's code, in the same namespace")
+    solution_code = models.TextField(blank=True, help_text="Reference solution; expected values come from running it")
+    reveal_expected = models.BooleanField(default=False, help_text="Show expected values in check messages")
+    time_limit_seconds = models.FloatField(default=2.0)
+    memory_limit_mb = models.PositiveIntegerField(default=256)
+    reference_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    reference_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # choice items
+    multiple = models.BooleanField(default=False, help_text="Several choices are correct")
+
+    archived = models.BooleanField(default=False, help_text="Removed from its quiz but kept for its submissions")
+    version = models.PositiveIntegerField(default=1, editable=False, help_text="Bumped whenever grading changes")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["quiz__order", "order", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.slug}: {self.title}"
+
+    @property
+    def is_code(self) -> bool:
+        return self.kind == self.Kind.CODE
+
+
+class Check(models.Model):
+    class Compare(models.TextChoices):
+        VALUE = "value", "Value (allclose)"
+        NONE = "none", "Is None"
+        BOOL = "bool", "True / False"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="checks")
+    order = models.PositiveIntegerField(default=0)
+    target = models.CharField(max_length=500, help_text="Python expression evaluated after the learner's code")
+    compare = models.CharField(max_length=10, choices=Compare.choices, default=Compare.VALUE)
+    compare_given = models.BooleanField(default=False, editable=False, help_text="compare was set in the content, not inferred")
+    name = models.CharField(max_length=200, blank=True)
+    rtol = models.FloatField(default=1e-5)
+    atol = models.FloatField(default=1e-8)
+    strict_dtype = models.BooleanField(default=False)
+    weight = models.FloatField(default=1.0)
+    hidden = models.BooleanField(default=False)
+    feedback = models.TextField(blank=True, help_text="Added to the message when the check fails")
+    expected = models.JSONField(null=True, blank=True, editable=False, help_text="Reference observation")
+
+    class Meta:
+        ordering = ["order"]
+        constraints = [models.UniqueConstraint(fields=["item", "order"], name="unique_check_order")]
+
+    def __str__(self) -> str:
+        return self.name or self.target
+
+    @property
+    def label(self) -> str:
+        return self.name or self.target
+
+
+class Choice(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="choices")
+    order = models.PositiveIntegerField(default=0)
+    text = models.TextField(help_text="Markdown")
+    correct = models.BooleanField(default=False)
+    feedback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order"]
+        constraints = [models.UniqueConstraint(fields=["item", "order"], name="unique_choice_order")]
+
+    def __str__(self) -> str:
+        return self.text[:60]

@@ -1,0 +1,205 @@
+"""Writes for quiz content: loading YAML quizzes into the database."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from grader.sandbox import Limits, ReferenceFailed, SandboxFault
+from grader.sandbox.compare import describe
+
+from .content_format import CheckSpec, ContentError, ItemSpec, QuizSpec, load_paths
+from .models import Check, Choice, Item, Quiz
+
+CONTENT_DIR = Path(__file__).resolve().parent / "content"
+ReferenceRunner = Callable[..., list[dict[str, Any]]]
+
+
+@dataclass
+class LoadReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    quizzes_changed: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)  # items whose reference solution was run
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.archived or self.deleted or self.quizzes_changed)
+
+    def summary(self, n_quizzes: int) -> str:
+        if not self.changed:
+            return f"No changes: {n_quizzes} quiz(zes) and {len(self.unchanged)} item(s) already up to date."
+        parts = [f"{len(v)} {k}" for k, v in (("created", self.created), ("updated", self.updated),
+                 ("unchanged", self.unchanged), ("archived", self.archived), ("deleted", self.deleted)) if v]
+        quizzes = f"; quizzes changed: {', '.join(self.quizzes_changed)}" if self.quizzes_changed else ""
+        return "Items: " + ", ".join(parts) + quizzes + "."
+
+
+def reference_fingerprint(item: ItemSpec) -> str:
+    """What the expected values depend on: when it is unchanged they are reused."""
+    data = {"setup": item.setup, "solution": item.solution, "targets": [c.target for c in item.checks],
+            "time": item.time_seconds, "memory": item.memory_mb}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
+    kind = obs["kind"]
+    inferred = "none" if kind == "none" else "bool" if kind == "bool" else "value"
+    given = spec.compare
+    if given is None or given == inferred or (given == "value" and kind == "bool"):
+        return given or inferred
+    raise ContentError(file, slug, f"checks[{index}].compare",
+                       f"is '{given}', but the reference solution gives {describe(obs)} for {spec.target}")
+
+
+def _item_fields(quiz: Quiz, spec: ItemSpec, order: int) -> dict[str, Any]:
+    return {
+        "quiz": quiz, "kind": spec.kind, "title": spec.title, "prompt": spec.prompt,
+        "explanation": spec.explanation, "order": order, "hints": spec.hints, "tags": spec.tags,
+        "reveal_after_attempts": spec.reveal_after_attempts, "starter_code": spec.starter,
+        "setup_code": spec.setup, "solution_code": spec.solution, "reveal_expected": spec.reveal_expected,
+        "time_limit_seconds": spec.time_seconds, "memory_limit_mb": spec.memory_mb, "multiple": spec.multiple,
+        "archived": False,
+    }
+
+
+GRADING_FIELDS = {"kind", "setup_code", "solution_code", "time_limit_seconds", "memory_limit_mb", "multiple",
+                  "reveal_expected"}
+
+
+def _sync_rows(model: type, item: Item, rows: list[dict[str, Any]]) -> bool:
+    """Make item's checks or choices equal rows (by order), keeping row ids stable."""
+    existing = {obj.order: obj for obj in model.objects.filter(item=item)}
+    changed = False
+    for order, values in enumerate(rows):
+        obj = existing.pop(order, None)
+        if obj is None:
+            model.objects.create(item=item, order=order, **values)
+            changed = True
+        elif any(getattr(obj, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(obj, k, v)
+            obj.save()
+            changed = True
+    if existing:
+        model.objects.filter(pk__in=[o.pk for o in existing.values()]).delete()
+        changed = True
+    return changed
+
+
+Reference = tuple[str, list[dict[str, Any]], list[str]]  # fingerprint, observations, compare modes
+
+
+def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recompute: bool,
+                        progress: Callable[[str], None], report: LoadReport) -> dict[str, Reference]:
+    stored = {
+        item.slug: (item.reference_fingerprint, [c.expected for c in item.checks.all()])
+        for item in Item.objects.filter(kind=Item.Kind.CODE).prefetch_related("checks")
+    }
+    results = {}
+    for quiz in quizzes:
+        for spec in (i for i in quiz.items if i.kind == "code"):
+            fingerprint = reference_fingerprint(spec)
+            old = stored.get(spec.slug)
+            if not recompute and old and old[0] == fingerprint and None not in old[1] and len(old[1]) == len(spec.checks):
+                observations = old[1]
+            else:
+                progress(f"  running the reference solution of {spec.slug} ...")
+                report.references.append(spec.slug)
+                limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
+                try:
+                    observations = runner(setup=spec.setup, solution=spec.solution,
+                                          targets=[c.target for c in spec.checks], limits=limits)
+                except ReferenceFailed as exc:
+                    raise ContentError(quiz.file, spec.slug, "solution", str(exc)) from None
+                except SandboxFault as exc:
+                    raise ContentError(quiz.file, spec.slug, "solution",
+                                       f"the sandbox could not run it: {exc}") from None
+            compares = [_resolve_compare(c, observations[i], quiz.file, spec.slug, i) for i, c in enumerate(spec.checks)]
+            results[spec.slug] = (fingerprint, observations, compares)
+    return results
+
+
+def quiz_content_load(*, paths: list[Path], runner: ReferenceRunner, recompute: bool = False,
+                      progress: Callable[[str], None] = lambda _: None) -> tuple[list[QuizSpec], LoadReport]:
+    """Upsert quizzes from YAML by slug; all or nothing.
+
+    Expected values come from running each code item's reference solution through
+    the sandbox (runner), reused while the solution, setup, targets and limits are
+    unchanged. Items gone from a file are deleted, or archived when they have
+    submissions. Raises ContentError (one line: file, item, field) and writes
+    nothing when any file is bad.
+    """
+    quizzes = load_paths(paths)
+    report = LoadReport()
+    references = _compute_references(quizzes, runner, recompute, progress, report)
+    now = timezone.now()
+    with transaction.atomic():
+        for quiz_spec in quizzes:
+            quiz, created = Quiz.objects.get_or_create(
+                slug=quiz_spec.slug,
+                defaults={"title": quiz_spec.title, "description": quiz_spec.description, "order": quiz_spec.order})
+            quiz_values = {"title": quiz_spec.title, "description": quiz_spec.description, "order": quiz_spec.order}
+            if created or any(getattr(quiz, k) != v for k, v in quiz_values.items()):
+                for k, v in quiz_values.items():
+                    setattr(quiz, k, v)
+                quiz.save()
+                report.quizzes_changed.append(quiz.slug)
+            for order, spec in enumerate(quiz_spec.items):
+                _upsert_item(quiz, spec, order, references.get(spec.slug), now, report)
+            gone = Item.objects.filter(quiz=quiz, archived=False).exclude(slug__in=[i.slug for i in quiz_spec.items])
+            for item in gone:
+                if item.submissions.exists():
+                    item.archived = True
+                    item.save(update_fields=["archived", "updated_at"])
+                    report.archived.append(item.slug)
+                else:
+                    report.deleted.append(item.slug)
+                    item.delete()
+    return quizzes, report
+
+
+def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | None,
+                 now: Any, report: LoadReport) -> None:
+    values = _item_fields(quiz, spec, order)
+    item = Item.objects.filter(slug=spec.slug).first()
+    created = item is None
+    if created:
+        item = Item.objects.create(slug=spec.slug, **values)
+    changed_fields = [k for k, v in values.items() if getattr(item, k) != v]
+    for k in changed_fields:
+        setattr(item, k, values[k])
+    grading_changed = bool(set(changed_fields) & GRADING_FIELDS)
+    check_rows = []
+    if spec.kind == "code" and reference is not None:
+        fingerprint, observations, compares = reference
+        if item.reference_fingerprint != fingerprint:
+            item.reference_fingerprint, item.reference_computed_at = fingerprint, now
+            changed_fields.append("reference_fingerprint")
+        check_rows = [{
+            "target": c.target, "compare": compares[i], "compare_given": c.compare is not None,
+            "name": c.name, "rtol": c.rtol, "atol": c.atol, "strict_dtype": c.strict_dtype, "weight": c.weight,
+            "hidden": c.hidden, "feedback": c.feedback, "expected": observations[i],
+        } for i, c in enumerate(spec.checks)]
+    choice_rows = [{"text": c.text, "correct": c.correct, "feedback": c.feedback} for c in spec.choices]
+    grading_changed |= _sync_rows(Check, item, check_rows)
+    grading_changed |= _sync_rows(Choice, item, choice_rows)
+    if created:
+        report.created.append(spec.slug)
+    elif changed_fields or grading_changed:
+        if grading_changed:
+            item.version += 1
+        report.updated.append(spec.slug)
+    else:
+        report.unchanged.append(spec.slug)
+    if changed_fields or grading_changed:
+        item.save()
