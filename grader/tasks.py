@@ -15,7 +15,7 @@ MAX_RETRIES = 3
 
 
 @shared_task(name="grader.grade_submission", bind=True, acks_late=True, reject_on_worker_lost=True,
-             max_retries=MAX_RETRIES, queue="grading")
+             max_retries=MAX_RETRIES)
 def grade_submission(self, submission_id: int) -> str | None:  # type: ignore[no-untyped-def]
     """Grade one code submission in the sandbox and store its verdict.
 

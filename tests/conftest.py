@@ -34,3 +34,27 @@ def learner(db: None):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def other_learner(db: None):  # type: ignore[no-untyped-def]
     return UserFactory(username="grace")
+
+
+@pytest.fixture(scope="session")
+def _broker_flushed() -> None:
+    """Start each test session with an empty test broker database (never the dev one)."""
+    import redis
+    from django.conf import settings
+
+    assert settings.CELERY_BROKER_URL.endswith("/15"), "tests must use their own Redis database"
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: object, _broker_flushed: None) -> Iterator[object]:
+    """A real Celery worker (two pool processes, each with its zygote) on the real Redis.
+
+    Tests using it must be transactional (pytest.mark.django_db(transaction=True)):
+    the worker is another process and only sees committed rows.
+    """
+    from .worker import WorkerProcess
+
+    worker = WorkerProcess(concurrency=2).start()
+    yield worker
+    worker.stop()

@@ -143,9 +143,14 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {"task": "grader.requeue_stuck", "schedule": 30.0},
 }
+
+# Shared by every web process: the per-user submission throttle must count across them.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL,
+                      "KEY_PREFIX": "autograd-quiz"}}
 
 GRADER_ALLOW_UNSAFE_SANDBOX = env.bool("GRADER_ALLOW_UNSAFE_SANDBOX", default=False)
 GRADER_POOL_SIZE = env.int("GRADER_POOL_SIZE", default=2)

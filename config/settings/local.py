@@ -5,3 +5,4 @@ from .environment import dev_secret_key
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret_key(BASE_DIR)
+(BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing

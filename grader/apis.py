@@ -1,0 +1,180 @@
+"""The grading API: submit code or a choice answer, read verdicts, get a token."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from config.api_docs import errors
+from quiz.selectors import item_list
+
+from . import selectors, services
+from .models import Submission
+
+
+class SubmissionRateThrottle(UserRateThrottle):
+    """Per-user limit on new submissions (GRADER_SUBMISSION_RATE); reading is not throttled."""
+
+    scope = "submissions"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class CheckResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    passed = serializers.BooleanField()
+    message = serializers.CharField(allow_blank=True)
+
+
+class SubmissionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    item = serializers.SlugField()
+    learner = serializers.CharField()
+    status = serializers.ChoiceField(choices=Submission.Status.choices)
+    score = serializers.FloatField(allow_null=True)
+    checks = CheckResultSerializer(many=True)
+    stdout = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_null=True)
+    error_line = serializers.IntegerField(allow_null=True)
+    code = serializers.CharField(allow_blank=True)
+    choices = serializers.ListField(child=serializers.IntegerField())
+    graded_item_version = serializers.IntegerField(allow_null=True)
+    item_version = serializers.IntegerField()
+    duration_ms = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
+    return {
+        "id": submission.pk,
+        "url": reverse("api:submission-detail", args=[submission.pk]),
+        "item": submission.item.slug,
+        "learner": submission.user.get_username(),
+        "status": submission.status,
+        "score": submission.score,
+        "checks": selectors.visible_checks(submission=submission, user=user),
+        "stdout": submission.stdout,
+        "error": submission.error or None,
+        "error_line": submission.error_line,
+        "code": submission.code,
+        "choices": submission.selected,
+        "graded_item_version": submission.item_version,
+        "item_version": submission.item.version,
+        "duration_ms": submission.duration_ms,
+        "created_at": submission.created_at,
+        "started_at": submission.started_at,
+        "finished_at": submission.finished_at,
+    }
+
+
+class SubmissionListApi(APIView):
+    throttle_classes = [SubmissionRateThrottle]
+
+    class SubmissionInputSerializer(serializers.Serializer):
+        item = serializers.SlugField(help_text="slug of the item answered")
+        code = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                     help_text="code items: the learner's code (at most 64 KiB of UTF-8)")
+        choices = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                        help_text="choice items: ids of the chosen choices")
+
+    class SubmissionQueuedSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        status = serializers.CharField()
+        url = serializers.CharField()
+
+    class SubmissionPageSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.CharField(allow_null=True)
+        previous = serializers.CharField(allow_null=True)
+        results = SubmissionOutputSerializer(many=True)
+
+    @extend_schema(
+        operation_id="submissions_list",
+        parameters=[
+            OpenApiParameter("item", str, description="item slug"),
+            OpenApiParameter("status", str, enum=[s.value for s in Submission.Status]),
+            OpenApiParameter("learner", str, description="instructors only: a learner's username"),
+            OpenApiParameter("page", int),
+        ],
+        responses={200: SubmissionPageSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        from rest_framework.pagination import PageNumberPagination
+
+        params = request.query_params
+        submissions = selectors.submission_list(user=request.user, item=params.get("item"),
+                                                status=params.get("status"), learner=params.get("learner"))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(submissions, request, view=self)
+        return paginator.get_paginated_response([submission_data(s, request.user) for s in page or []])
+
+    @extend_schema(
+        operation_id="submissions_create",
+        request=SubmissionInputSerializer,
+        responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer, **errors(400, 401, 403, 429)},
+        description="Code is queued for grading (202; poll the returned url). A choice answer is graded at once (201).",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.SubmissionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = item_list().filter(slug=data.validated_data["item"]).first()
+        if item is None:
+            raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]})
+        try:
+            submission = services.submission_create(
+                user=request.user, item=item, code=data.validated_data.get("code"),
+                selected=data.validated_data.get("choices"))
+        except services.SubmissionRefused as exc:
+            raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+        if submission.is_pending:
+            url = reverse("api:submission-detail", args=[submission.pk])
+            return Response({"id": submission.pk, "status": submission.status, "url": url},
+                            status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        return Response(submission_data(submission, request.user), status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailApi(APIView):
+    @extend_schema(operation_id="submissions_retrieve",
+                   responses={200: SubmissionOutputSerializer, **errors(401, 403, 404)})
+    def get(self, request: Request, pk: int) -> Response:
+        submission = selectors.submission_get(user=request.user, pk=pk)
+        if submission is None:  # someone else's submission looks exactly like a missing one
+            raise exceptions.NotFound(f"no submission {pk}")
+        return Response(submission_data(submission, request.user))
+
+
+class TokenApi(APIView):
+    """Trade a username and password for an API token (the same token every time)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    class TokenInputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(trim_whitespace=False)
+
+    @extend_schema(operation_id="auth_token_create", request=TokenInputSerializer,
+                   responses={200: inline_serializer("Token", {"token": serializers.CharField()}), **errors(400)})
+    def post(self, request: Request) -> Response:
+        data = self.TokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        if user is None or not user.is_active:
+            raise exceptions.ValidationError({"non_field_errors": ["unknown username or wrong password"]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})

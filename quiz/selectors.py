@@ -1,0 +1,71 @@
+"""Reads of quiz content, and of a learner's progress through it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
+
+from .models import Item, Quiz
+
+# Verdicts that count as an attempt: the code (or answer) was judged.
+ATTEMPT_STATUSES = ("passed", "failed", "error", "timeout", "memory_limit", "output_limit")
+
+
+def quiz_list() -> QuerySet[Quiz]:
+    return Quiz.objects.annotate(item_count=Count("items", filter=Q(items__archived=False))).order_by("order", "slug")
+
+
+def quiz_get(*, slug: str) -> Quiz:
+    quiz = quiz_list().filter(slug=slug).first()
+    if quiz is None:
+        raise Http404(f"no quiz {slug!r}")
+    return quiz
+
+
+def item_list(*, quiz_slug: str | None = None) -> QuerySet[Item]:
+    items = Item.objects.filter(archived=False).select_related("quiz").prefetch_related("checks", "choices")
+    if quiz_slug:
+        items = items.filter(quiz__slug=quiz_slug)
+    return items.order_by("quiz__order", "quiz__slug", "order", "slug")
+
+
+def item_get(*, slug: str) -> Item:
+    item = item_list().filter(slug=slug).first()
+    if item is None:
+        raise Http404(f"no item {slug!r}")
+    return item
+
+
+@dataclass
+class ItemProgress:
+    attempts: int = 0
+    best_score: float | None = None
+    passed: bool = False
+
+    @property
+    def state(self) -> str:
+        return "passed" if self.passed else "attempted" if self.attempts else "not started"
+
+
+def item_progress(*, user: Any, items: list[Item]) -> dict[int, ItemProgress]:
+    """Attempts, best score and passed flag of one learner for each item."""
+    progress = {item.pk: ItemProgress() for item in items}
+    if not user.is_authenticated or not items:
+        return progress
+    from grader.models import Submission
+
+    rows = (Submission.objects.filter(user=user, item_id__in=progress, status__in=ATTEMPT_STATUSES)
+            .values("item_id").annotate(attempts=Count("id"), best=Max("score"),
+                                        passed=Count("id", filter=Q(status="passed"))))
+    for row in rows:
+        progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
+    return progress
+
+
+def item_revealed(*, item: Item, progress: ItemProgress) -> bool:
+    """Explanation and reference solution are shown after passing, or after enough attempts."""
+    if progress.passed:
+        return True
+    return item.reveal_after_attempts > 0 and progress.attempts >= item.reveal_after_attempts

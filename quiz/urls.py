@@ -1,0 +1,4 @@
+"""The learner-facing site (server-rendered pages)."""
+from django.urls import path
+
+urlpatterns: list = []

@@ -1,0 +1,53 @@
+"""Submissions through the real Redis and a real Celery worker (no eager mode)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from grader.models import Submission
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+NO_BACKWARD = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n"
+
+
+def wait_for_verdict(client: APIClient, url: str, timeout: float = 30.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        body = client.get(url).json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"no verdict for {url} within {timeout} s: {body}")
+
+
+@pytest.fixture
+def client(learner, seed_quiz) -> APIClient:  # type: ignore[no-untyped-def]
+    api = APIClient()
+    api.force_authenticate(learner)
+    return api
+
+
+def test_submit_through_the_api_and_get_the_verdict(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["url"] == f"/api/v1/submissions/{body['id']}/"
+    verdict = wait_for_verdict(client, body["url"])
+    assert verdict["status"] == "passed"
+    assert verdict["score"] == 1.0
+    assert [c["name"] for c in verdict["checks"]] == ["x.grad", "x.requires_grad", "y.requires_grad"]
+    assert verdict["started_at"] and verdict["finished_at"]
+
+
+def test_a_wrong_solution_gets_a_teaching_message(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": NO_BACKWARD}, format="json")
+    verdict = wait_for_verdict(client, response.json()["url"])
+    assert verdict["status"] == "failed"
+    assert verdict["score"] == pytest.approx(2 / 3)
+    grad = next(c for c in verdict["checks"] if c["name"] == "x.grad")
+    assert not grad["passed"] and "did you call backward()" in grad["message"]
+    assert Submission.objects.get(pk=verdict["id"]).deliveries == 1
