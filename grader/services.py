@@ -93,7 +93,8 @@ def choice_grade(*, item: Item, selected: list[int]) -> ChoiceResult:
     return ChoiceResult(grade=grade, selected=chosen)
 
 
-def _enqueue(submission_ids: list[int]) -> None:
+def submissions_enqueue(submission_ids: list[int]) -> None:
+    """Send submissions to the grading queue (call inside transaction.on_commit)."""
     from .tasks import grade_submission
 
     for submission_id in submission_ids:
@@ -128,7 +129,7 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
         code = code.decode("utf-8")
     with transaction.atomic():
         submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now)
-        transaction.on_commit(lambda: _enqueue([submission.pk]))
+        transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission
 
 
@@ -192,6 +193,6 @@ def submissions_requeue_stuck(*, older_than_seconds: int) -> list[int]:
     if ids:
         with transaction.atomic():
             Submission.objects.filter(pk__in=ids).update(queued_at=timezone.now())
-            transaction.on_commit(lambda: _enqueue(ids))
+            transaction.on_commit(lambda: submissions_enqueue(ids))
         logger.warning("re-queued %d stuck submission(s): %s", len(ids), ids[:20])
     return ids
