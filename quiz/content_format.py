@@ -172,6 +172,8 @@ def _item(data: Any, file: str, index: int) -> ItemSpec:
     slug = data.get("slug") if isinstance(data, dict) else None
     label = slug if isinstance(slug, str) else f"#{index + 1}"
     kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(data, dict) and kind not in ("code", "choice"):
+        raise ContentError(file, label, "kind", "is required" if kind is None else "must be code or choice")
     allowed = ITEM_KEYS | (CODE_KEYS if kind == "code" else CHOICE_KEYS if kind == "choice" else set())
     if kind in ("code", "choice") and isinstance(data, dict):
         other = CHOICE_KEYS if kind == "code" else CODE_KEYS
@@ -183,8 +185,6 @@ def _item(data: Any, file: str, index: int) -> ItemSpec:
     if not SLUG.match(slug):
         r.fail("slug", "must be lowercase letters, digits and single dashes")
     kind = r.text("kind")
-    if kind not in ("code", "choice"):
-        r.fail("kind", "must be code or choice")
     spec = ItemSpec(
         slug=slug, kind=kind, title=r.text("title", allow_empty=False), prompt=r.text("prompt", allow_empty=False),
         explanation=r.text("explanation", ""), hints=r.str_list("hints"), tags=r.str_list("tags"),

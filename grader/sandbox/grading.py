@@ -177,7 +177,9 @@ def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: l
     if frame is None or frame["phase"] != "done":
         placeholder = [Check(target=t) for t in targets]
         grade = judge(outcome, placeholder, [{"kind": "none"}] * len(targets), limits=limits, reveal_expected=True)
-        raise ReferenceFailed(f"the reference solution gave {grade.status}: {grade.error}")
+        last_line = (grade.error or "").strip().splitlines()[-1:] or [""]
+        where = f" at line {grade.error_line}" if grade.error_line else ""
+        raise ReferenceFailed(f"the reference solution gave {grade.status}{where}: {last_line[0]}")
     for target, obs in zip(targets, frame["observations"]):
         if obs["kind"] == "missing":
             raise ReferenceFailed(f"target {target!r} cannot be read after the reference solution: {obs['error']}")
