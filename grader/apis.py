@@ -97,6 +97,12 @@ class SubmissionListApi(APIView):
         status = serializers.CharField()
         url = serializers.CharField()
 
+    class SubmissionFilterSerializer(serializers.Serializer):
+        item = serializers.CharField(required=False, allow_blank=True)
+        status = serializers.ChoiceField(choices=Submission.Status.choices, required=False)
+        learner = serializers.CharField(required=False, allow_blank=True)
+        page = serializers.IntegerField(required=False, min_value=1)
+
     class SubmissionPageSerializer(serializers.Serializer):
         count = serializers.IntegerField()
         next = serializers.CharField(allow_null=True)
@@ -109,14 +115,17 @@ class SubmissionListApi(APIView):
             OpenApiParameter("item", str, description="item slug"),
             OpenApiParameter("status", str, enum=[s.value for s in Submission.Status]),
             OpenApiParameter("learner", str, description="instructors only: a learner's username"),
-            OpenApiParameter("page", int),
+            OpenApiParameter("page", int, description="page number, from 1"),
         ],
-        responses={200: SubmissionPageSerializer, **errors(401, 403, 404)},
+        responses={200: SubmissionPageSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request: Request) -> Response:
         from rest_framework.pagination import PageNumberPagination
 
-        params = request.query_params
+        # A plain dict: with a QueryDict, DRF would read `?status=` as "not given".
+        filters = self.SubmissionFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
         submissions = selectors.submission_list(user=request.user, item=params.get("item"),
                                                 status=params.get("status"), learner=params.get("learner"))
         paginator = PageNumberPagination()

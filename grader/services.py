@@ -182,17 +182,19 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
 def submissions_requeue_stuck(*, older_than_seconds: int) -> list[int]:
     """Send again every submission queued or running for longer than the threshold.
 
-    Catches what a restarted, empty Redis or a dead worker lost. A submission whose
-    first message still arrives is graded once: claim() leaves it alone then.
+    Catches what a restarted, empty Redis or a dead worker lost. A stuck submission
+    goes back to queued and loses its claim, so whichever task takes it next grades
+    it, and a late verdict from a presumed-dead task is dropped by
+    submission_record: one verdict per submission, however many messages arrive.
     """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stuck = Submission.objects.filter(
-        Q(status=Status.QUEUED, queued_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff)
-    )
-    ids = list(stuck.values_list("pk", flat=True))
-    if ids:
-        with transaction.atomic():
-            Submission.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+    with transaction.atomic():
+        stuck = Submission.objects.select_for_update().filter(
+            Q(status=Status.QUEUED, queued_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff))
+        ids = list(stuck.values_list("pk", flat=True))
+        if ids:
+            Submission.objects.filter(pk__in=ids).update(status=Status.QUEUED, claim="", queued_at=timezone.now())
             transaction.on_commit(lambda: submissions_enqueue(ids))
+    if ids:
         logger.warning("re-queued %d stuck submission(s): %s", len(ids), ids[:20])
     return ids

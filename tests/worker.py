@@ -57,8 +57,9 @@ class WorkerProcess:
         while time.monotonic() < end:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the Celery worker exited with {self.process.returncode}; see {self.log}")
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
-                return self
+            with app.connection_for_write() as conn:  # fresh: the broker may have restarted since
+                if app.control.ping(destination=[self.hostname], timeout=0.5, connection=conn):
+                    return self
         self.kill()
         raise RuntimeError(f"the Celery worker did not answer within {timeout} s; see {self.log}")
 
