@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import io
+import math
 import os
 import resource
 import signal
@@ -153,8 +154,10 @@ def harden(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _set_job_limits(job_limits: dict[str, Any], vm_base: int, headroom: int) -> None:
-    cpu = int(job_limits["cpu_seconds"] + 0.999)
-    used = int(time.process_time())
+    # RLIMIT_CPU counts whole seconds of the process's life, which includes the
+    # child's own preparation: round that up, so the learner gets at least the budget.
+    cpu = math.ceil(job_limits["cpu_seconds"])
+    used = math.ceil(time.process_time())
     resource.setrlimit(resource.RLIMIT_CPU, (used + cpu, used + cpu + 1))
     soft = vm_base + int(job_limits["memory_mb"]) * MiB
     resource.setrlimit(resource.RLIMIT_AS, (soft, soft + headroom))
@@ -326,6 +329,7 @@ def main(spec: dict[str, Any]) -> None:
     """Harden, report ready, run one job, report, exit. Never returns."""
     exit_ = _exit
     code = 70
+    token = None
     try:
         _fresh_stdio()
         try:
@@ -338,15 +342,25 @@ def main(spec: dict[str, Any]) -> None:
         protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers})
         job = protocol.read_frame(JOB_FD, JOB_LIMIT)
         os.close(JOB_FD)
+        # The client's per-job token marks the frame as written by this code, not by
+        # learner code that wrote a frame of its own to the result pipe and left through
+        # os._exit. It is never handed to learner code (which could still dig it out of
+        # this interpreter's memory: it stops forgeries, not a determined cheat).
+        token = job.pop("token", None)
         headroom = spec["limits"]["memory_headroom_mb"] * MiB
         frame = self_test() if job.get("op") == "probe" else run_job(job, vm_base, headroom)
+        if token is not None:
+            frame["token"] = token
         _close_output()
         protocol.write_frame(RESULT_FD, frame)
         os.close(RESULT_FD)
         code = 0
     except BaseException as exc:  # noqa: BLE001 - a fault of ours: say so if the channel still works
         try:
-            protocol.write_frame(RESULT_FD, {"v": FRAME_VERSION, "phase": "internal", "detail": repr(exc)[:500]})
+            internal = {"v": FRAME_VERSION, "phase": "internal", "detail": repr(exc)[:500]}
+            if token is not None:
+                internal["token"] = token
+            protocol.write_frame(RESULT_FD, internal)
         except BaseException:  # noqa: BLE001
             pass
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
 import select
 import socket
 import subprocess
@@ -161,12 +162,16 @@ class Sandbox:
         return reply
 
     def run(self, job: Job) -> RunOutcome:
+        # A fresh token per job: the child's own code copies it into the result frame,
+        # so a frame that learner code wrote to the result pipe before leaving through
+        # os._exit (no real frame follows to give it away) is refused, not judged.
+        token = secrets.token_hex(16)
         request = {
             "op": "run", "setup": job.setup, "code": job.code, "targets": list(job.targets),
-            "limits": job.limits.as_dict(),
+            "limits": job.limits.as_dict(), "token": token,
         }
         reply = self._request(request, job.limits.wall + REPLY_GRACE_SECONDS)
-        return _outcome(reply, len(job.targets))
+        return _outcome(reply, len(job.targets), token)
 
     def probe(self) -> dict[str, Any]:
         """Harden a fresh child and let it try what hostile code would try."""
@@ -193,11 +198,14 @@ def _decode_frame(encoded: Any) -> Any:
     return protocol.decode(buffer.payload())
 
 
-def _outcome(reply: dict[str, Any], n_targets: int) -> RunOutcome:
+def _outcome(reply: dict[str, Any], n_targets: int, token: str) -> RunOutcome:
     frame = frame_error = None
     if reply.get("frame") is not None:
         try:
-            frame = schema.validate_frame(_decode_frame(reply["frame"]), n_targets)
+            decoded = _decode_frame(reply["frame"])
+            if type(decoded) is not dict or decoded.pop("token", None) != token:
+                raise protocol.FrameError("the result frame does not carry this job's token")
+            frame = schema.validate_frame(decoded, n_targets)
         except (protocol.FrameError, ValueError) as exc:
             frame_error = str(exc)
     killed_for = reply.get("killed_for")

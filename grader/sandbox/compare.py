@@ -93,12 +93,16 @@ def _ratio_hint(actual: list[float], expected: list[float], is_grad: bool) -> st
     k = round(r)
     if k >= 2 and abs(r - k) < 1e-4 * k:
         if is_grad:
-            return f" — {k}× the expected gradient: gradients accumulate across backward() calls; clear them (zero_() or setting .grad to None) before backpropagating again"
+            return (f" — {k}× the expected gradient: did backward() run more than once without clearing .grad "
+                    "(gradients accumulate), or was a loss summed where it should be averaged?")
         return f" — {k}× the expected value"
     inv = 1 / r
     k = round(inv)
     if k >= 2 and abs(inv - k) < 1e-4 * k:
-        return f" — 1/{k} of the expected value: was it averaged (mean()) where it should be summed (sum())?"
+        if is_grad:
+            return (f" — 1/{k} of the expected gradient: was the output averaged (mean()) where it should "
+                    "be summed (sum())?")
+        return f" — 1/{k} of the expected value"
     if abs(r + 1) < 1e-6:
         return " — the sign is flipped"
     return ""
@@ -119,14 +123,18 @@ def _none_grad_message(name: str, owner_expr: str, actual: dict[str, Any]) -> st
     if owner and not owner["is_leaf"] and not owner["retains_grad"]:
         return (f"{name} is None — `{owner_expr}` is not a leaf tensor, and PyTorch keeps .grad only for leaves; "
                 f"call `{owner_expr}.retain_grad()` before backward()")
-    return f"{name} is None — did you call backward()?"
+    if owner and not owner["is_leaf"]:
+        return (f"{name} is None — `{owner_expr}.retain_grad()` was called, but no backward() ran through "
+                f"`{owner_expr}` afterwards: call retain_grad() before backward()")
+    return f"{name} is None — did you call backward()? (or was .grad set back to None afterwards?)"
 
 
 def _bool_message(name: str, target: str, actual: bool, expected: bool, reveal: bool) -> str:
     head = f"{name} is {actual}, expected {expected}" if reveal else f"{name} is {actual}, which is not what was expected"
     if target.endswith(".requires_grad"):
         tail = (" — the tensor does not track gradients: create it with requires_grad=True or call .requires_grad_()"
-                if expected else " — it still tracks gradients: use torch.no_grad(), .detach() or .requires_grad_(False)")
+                if expected else " — it still tracks gradients: switch that off with .requires_grad_(False), or make "
+                "it with torch.no_grad() or .detach() (those stop recording for new results, not for existing tensors)")
     elif target.endswith(".is_leaf"):
         tail = (" — it is the result of an operation on a tensor that tracks gradients; .detach() makes a leaf"
                 if expected else " — a tensor created directly (or detached) is a leaf; this one should come out of an operation")
@@ -173,9 +181,11 @@ def _value_message(name: str, target: str, actual: dict[str, Any], expected: dic
         exp_is_tensor, act_is_tensor = expected["kind"] == "tensor", actual["kind"] == "tensor"
         if exp_is_tensor or act_is_tensor:
             if check.strict_dtype or len(act_nums) != 1 or len(exp_nums) != 1:
-                want = "a tensor" if exp_is_tensor else "a Python number"
-                return False, f"{name} is {describe(actual)}, expected {want}" + (
-                    " (use .item() to get a Python number)" if act_is_tensor else "")
+                value = f" {describe(expected)}" if reveal else ""
+                if act_is_tensor:
+                    return False, (f"{name} is a tensor ({describe(actual)}), expected a Python number{value} "
+                                   "— use .item() to get a Python number")
+                return False, f"{name} is a Python number ({describe(actual)}), expected a tensor{value}"
         elif expected["kind"] == "bool" or actual["kind"] == "bool":
             return False, f"{name} is {describe(actual)}" + (f", expected {describe(expected)}" if reveal else "")
     if _close(act_nums, exp_nums, check.rtol, check.atol):

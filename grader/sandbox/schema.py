@@ -98,7 +98,8 @@ def validate_error(err: Any) -> None:
 def validate_frame(frame: Any, n_targets: int) -> dict[str, Any]:
     """Return the frame if it is a well-formed result for n_targets targets."""
     _require(type(frame) is dict, "the frame must be an object")
-    _require(frame.get("v") == 1, "unknown frame version")
+    # type() too: True == 1.0 == 1 in Python, and a hostile frame's types are checked like its values.
+    _require(type(frame.get("v")) is int and frame["v"] == 1, "unknown frame version")
     phase = frame.get("phase")
     _require(phase in PHASES - {"probe"}, f"unknown phase {phase!r}")
     allowed = {"v", "phase", "cpu_ms", "exec_ms"}

@@ -197,6 +197,13 @@ class Zygote:
                 except ChildProcessError:
                     pid = prepared.pid
                 if pid == 0:
+                    # Killed, but still tearing down: it runs no more code, so empty its
+                    # scratch folder now rather than after the reap. Otherwise a job that
+                    # filled the shared /tmp (inode or size cap) still fills it while the
+                    # pool is refilled and the next job runs: the next child cannot create
+                    # its scratch folder, or the next learner's writes fail with ENOSPC.
+                    # Removed once more after the reap, for anything a call in flight made.
+                    shutil.rmtree(prepared.scratch, ignore_errors=True)
                     still_dying.append(prepared)
                     continue
             shutil.rmtree(prepared.scratch, ignore_errors=True)
@@ -212,8 +219,9 @@ class Zygote:
         prepared, hello = self.take()
         if not hello.get("ready"):
             self.dispose(prepared)
-            return {"ok": False, "error": f"child hardening failed: {hello.get('error')}"}
-        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "limits") if k in request}}
+            reason = hello.get("error") or hello.get("detail") or "no reason given"
+            return {"ok": False, "error": f"child hardening failed: {reason}"}
+        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "limits", "token") if k in request}}
         try:
             protocol.write_frame(prepared.job_w, job)
         except OSError as exc:

@@ -1,0 +1,126 @@
+"""Benchmark: grading latency through the zygote vs a fresh interpreter per submission.
+
+    python -m grader.sandbox.bench [--rounds N] [--baseline N]
+
+Grades the seed quiz's code items repeatedly (each item's reference solution,
+which must pass, and its starter code, which must not) and prints p50/p99
+latency per submission in two regimes: paced (a short pause between
+submissions, as a worker has while it writes a verdict and fetches the next
+job, so the pool of pre-forked children refills) and back-to-back (the pool
+must refill under load). In the same run it times the model of runners that
+start a fresh interpreter per submission: `python -c` importing torch and
+running the same code. No Django, no broker: just the sandbox.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .client import Sandbox
+from .grading import grade_code, observe_reference
+from .jobs import Check, Limits
+
+SEED = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-basics.yaml"
+P50_TARGET_MS = 20.0
+SPEEDUP_TARGET = 50.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def load_items() -> list[dict]:
+    sys.path.insert(0, str(SEED.parents[2]))
+    from quiz.content_format import load_file
+
+    items = []
+    for spec in load_file(SEED).items:
+        if spec.kind == "code":
+            items.append({"slug": spec.slug, "setup": spec.setup, "solution": spec.solution, "starter": spec.starter,
+                          "targets": [c.target for c in spec.checks], "compare": [c.compare for c in spec.checks],
+                          "limits": Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)})
+    return items
+
+
+def fresh_interpreter_ms(item: dict) -> float:
+    """One submission the Jobe/Judge0 way: a new interpreter that imports torch, runs, observes."""
+    script = "\n".join([item["setup"], item["solution"], f"_ = [eval(t) for t in {item['targets']!r}]"])
+    env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_NUM_THREADS": "1"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)
+    return (time.perf_counter() - started) * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m grader.sandbox.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15, help="passes over the items per regime (default 15)")
+    parser.add_argument("--baseline", type=int, default=20, help="fresh-interpreter runs (default 20)")
+    parser.add_argument("--pause-ms", type=float, default=20.0, help="pause between paced submissions")
+    args = parser.parse_args(argv)
+
+    items = load_items()
+    started = time.perf_counter()
+    sandbox = Sandbox()
+    hello = sandbox.start()
+    start_s = time.perf_counter() - started
+    print(f"Sandbox benchmark: {len(items)} seed code items, torch {hello['torch']}, {os.cpu_count()} CPUs", flush=True)
+    print(f"  zygote start (import torch, warm up, probe): {start_s:.2f} s", flush=True)
+    try:
+        for item in items:
+            item["reference"] = observe_reference(sandbox, solution=item["solution"], setup=item["setup"],
+                                                  targets=item["targets"], limits=item["limits"])
+            item["checks"] = [Check(target=t, compare=c or _infer(o))
+                              for t, c, o in zip(item["targets"], item["compare"], item["reference"])]
+
+        def grade(item: dict, code: str) -> tuple[float, str]:
+            t0 = time.perf_counter()
+            result = grade_code(sandbox, code=code, setup=item["setup"], checks=item["checks"],
+                                reference=item["reference"], limits=item["limits"], reveal_expected=True)
+            return (time.perf_counter() - t0) * 1000, result.status
+
+        wrong = 0
+        results: dict[str, list[float]] = {"paced": [], "back-to-back": []}
+        for regime, pause in (("paced", args.pause_ms / 1000), ("back-to-back", 0.0)):
+            for _ in range(args.rounds):
+                for item in items:
+                    for code, must_pass in ((item["solution"], True), (item["starter"], False)):
+                        if pause:
+                            time.sleep(pause)
+                        ms, status = grade(item, code)
+                        results[regime].append(ms)
+                        wrong += (status == "passed") != must_pass
+        total = sum(len(v) for v in results.values())
+        print(f"  graded {total} submissions (reference solutions and starters); wrong verdicts: {wrong}")
+        for regime, values in results.items():
+            print(f"  {regime + ':':<34} p50 {percentile(values, 50):6.1f} ms   p99 {percentile(values, 99):6.1f} ms")
+        print(f"  zygote restarts during the run: {sandbox.restarts}", flush=True)
+    finally:
+        sandbox.close()
+
+    print(f"  fresh interpreter per submission ({args.baseline} runs) ...", flush=True)
+    baseline = [fresh_interpreter_ms(items[i % len(items)]) for i in range(args.baseline)]
+    base_p50 = percentile(baseline, 50)
+    print(f"  {'fresh interpreter:':<34} p50 {base_p50:6.1f} ms   p99 {percentile(baseline, 99):6.1f} ms")
+    paced_p50, b2b_p50 = percentile(results["paced"], 50), percentile(results["back-to-back"], 50)
+    print(f"  speed-up at p50: {base_p50 / paced_p50:.0f}x paced, {base_p50 / b2b_p50:.0f}x back-to-back")
+    met = max(paced_p50, b2b_p50) <= P50_TARGET_MS and base_p50 / max(paced_p50, b2b_p50) >= SPEEDUP_TARGET
+    print(f"  target (p50 <= {P50_TARGET_MS:.0f} ms and >= {SPEEDUP_TARGET:.0f}x faster, both regimes): "
+          f"{'MET' if met and not wrong else 'NOT MET'}  (median of per-submission latencies)")
+    if wrong:
+        raise SystemExit(f"{wrong} wrong verdicts")
+
+
+def _infer(observation: dict) -> str:
+    kind = observation["kind"]
+    return "none" if kind == "none" else "bool" if kind == "bool" else "value"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""Verdicts for the ten code items of the seed quiz (quiz/content/autograd-basics.yaml).
+
+The items are read with the content parser (no Django), references come from
+their own solutions through the real sandbox, and each item is graded against:
+correct answers written several ways (passed, score 1), typical mistakes
+(failed, with the teaching message and the exact score), and its starter code
+(never passed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.sandbox import Check, Grade, Limits, Sandbox, grade_code, observe_reference
+from quiz.content_format import CheckSpec, ItemSpec, load_file
+
+SEED_FILE = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-basics.yaml"
+SEED_SLUGS = (
+    "grad-of-polynomial", "zero-grad", "enable-tracking", "retain-nonleaf-grad", "autograd-grad", "vector-grad",
+    "stop-tracking", "accumulate-and-clear", "freeze-layer", "multivariable-grad",
+)
+
+
+def infer_compare(spec: CheckSpec, expected: dict[str, Any]) -> str:
+    """The item's compare mode, or the one its reference observation implies."""
+    if spec.compare is not None:
+        return spec.compare
+    return {"none": "none", "bool": "bool"}.get(expected["kind"], "value")
+
+
+@dataclass
+class Seeded:
+    item: ItemSpec
+    checks: list[Check]
+    reference: list[dict[str, Any]]
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(cpu_seconds=self.item.time_seconds, memory_mb=self.item.memory_mb)
+
+
+class SeedGrader:
+    """Grades code for a seed item; each item's reference is observed once."""
+
+    def __init__(self, sandbox: Sandbox, items: dict[str, ItemSpec]) -> None:
+        self.sandbox = sandbox
+        self.items = items
+        self._seeded: dict[str, Seeded] = {}
+
+    def seeded(self, slug: str) -> Seeded:
+        if slug not in self._seeded:
+            item = self.items[slug]
+            reference = observe_reference(self.sandbox, solution=item.solution, setup=item.setup,
+                                          targets=[c.target for c in item.checks], limits=Limits())
+            checks = [
+                Check(target=spec.target, compare=infer_compare(spec, expected), name=spec.name, rtol=spec.rtol,
+                      atol=spec.atol, strict_dtype=spec.strict_dtype, weight=spec.weight, hidden=spec.hidden,
+                      feedback=spec.feedback)
+                for spec, expected in zip(item.checks, reference, strict=True)
+            ]
+            self._seeded[slug] = Seeded(item, checks, reference)
+        return self._seeded[slug]
+
+    def grade(self, slug: str, code: str) -> Grade:
+        seeded = self.seeded(slug)
+        return grade_code(self.sandbox, code=code, setup=seeded.item.setup, checks=seeded.checks,
+                          reference=seeded.reference, limits=seeded.limits,
+                          reveal_expected=seeded.item.reveal_expected)
+
+
+@pytest.fixture(scope="module")
+def items() -> dict[str, ItemSpec]:
+    quiz = load_file(SEED_FILE)
+    return {item.slug: item for item in quiz.items if item.kind == "code"}
+
+
+@pytest.fixture(scope="module")
+def seed(sandbox: Sandbox, items: dict[str, ItemSpec]) -> SeedGrader:
+    return SeedGrader(sandbox, items)
+
+
+def describe(g: Grade) -> str:
+    checks = "; ".join(f"{c.name}: {'ok' if c.passed else c.message}" for c in g.checks)
+    return f"status={g.status!r} score={g.score} error={g.error!r} checks=[{checks}]"
+
+
+# -- the file itself -------------------------------------------------------------------
+def test_seed_file_holds_exactly_the_ten_code_items(items: dict[str, ItemSpec]) -> None:
+    assert sorted(items) == sorted(SEED_SLUGS)
+
+
+@pytest.mark.parametrize("slug", SEED_SLUGS)
+def test_declared_compare_modes_agree_with_the_reference(seed: SeedGrader, slug: str) -> None:
+    seeded = seed.seeded(slug)
+    for spec, expected in zip(seeded.item.checks, seeded.reference, strict=True):
+        assert expected["kind"] != "missing", f"{slug}: {spec.target} cannot be read after the solution"
+        inferred = infer_compare(CheckSpec(target=spec.target), expected)
+        if spec.compare is not None:
+            assert spec.compare == inferred, (
+                f"{slug}: {spec.target} is compared as {spec.compare!r} but the solution gives a {expected['kind']}")
+
+
+@pytest.mark.parametrize("slug", SEED_SLUGS)
+def test_item_solution_passes(seed: SeedGrader, items: dict[str, ItemSpec], slug: str) -> None:
+    g = seed.grade(slug, items[slug].solution)
+    assert g.status == "passed" and g.score == 1.0, describe(g)
+
+
+# Exact score of each starter: the checks that the untouched starter already meets.
+STARTER_SCORES = {
+    "grad-of-polynomial": 0.0,   # x does not track, y is Ellipsis, no backward
+    "zero-grad": 0.0,            # no backward: g and x.grad are None
+    "enable-tracking": 3 / 5,    # a.is_leaf, b's values and b.requires_grad (b = d) already hold
+    "retain-nonleaf-grad": 2 / 3,  # only h.grad is missing
+    "autograd-grad": 1 / 2,      # x.grad is None, as wanted; g is None
+    "vector-grad": 0.0,
+    "stop-tracking": 3 / 5,      # y's values, x.requires_grad and grad mode already hold
+    "accumulate-and-clear": 0.0,
+    "freeze-layer": 2 / 5,       # nothing frozen and no backward: only the two None grads hold
+    "multivariable-grad": 0.0,
+}
+
+
+@pytest.mark.parametrize("slug", SEED_SLUGS)
+def test_starter_code_is_never_passed(seed: SeedGrader, items: dict[str, ItemSpec], slug: str) -> None:
+    g = seed.grade(slug, items[slug].starter)
+    assert g.status == "failed", describe(g)
+    assert g.score == pytest.approx(STARTER_SCORES[slug], abs=1e-6), describe(g)
+
+
+# -- correct answers, written several ways ------------------------------------------------------
+CORRECT: dict[str, dict[str, str]] = {
+    "grad-of-polynomial": {
+        "requires-grad-underscore": "import torch\nx = torch.tensor(2.0).requires_grad_()\ny = x**2 + 3*x + 1\n"
+                                    "y.backward()\n",
+        "ones-like-gradient": "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x*x + 3*x + 1\n"
+                              "y.backward(torch.ones_like(y))\n",
+        "autograd-backward": "import torch\nx = torch.tensor(2.0, requires_grad=True)\n"
+                             "y = torch.pow(x, 2) + 3 * x + 1\ntorch.autograd.backward(y)\n",
+        "float64": "import torch\nx = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)\n"
+                   "y = x**2 + 3*x + 1\ny.backward()\n",
+        "full": "import torch\nx = torch.full((), 2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n",
+    },
+    "zero-grad": {
+        "item": "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+                "g = x.grad.item()\nx.grad.zero_()\n",
+        "float": "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+                 "g = float(x.grad)\nx.grad.zero_()\n",
+        "tolist-and-mul": "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n"
+                          "torch.autograd.backward(y)\ng = x.grad.tolist()\nx.grad.mul_(0)\n",
+        "data-zero": "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x**2 + 3*x + 1).backward()\n"
+                     "g = x.grad.item()\nx.grad.data.zero_()\n",
+    },
+    "enable-tracking": {
+        "requires-grad-underscore": "a.requires_grad_()\nb = d.detach().requires_grad_(True)\n",
+        "attribute": "a.requires_grad = True\nb = d.detach()\nb.requires_grad = True\n",
+        "detach-clone": "a.requires_grad_(True)\nb = d.detach().clone().requires_grad_()\n",
+        "clone-detach": "a.requires_grad_()\nb = d.clone().detach().requires_grad_(True)\n",
+        "new-tensor": "import torch\na.requires_grad_()\nb = torch.tensor(d.tolist(), requires_grad=True)\n",
+    },
+    "retain-nonleaf-grad": {
+        "retain-first": "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nh.retain_grad()\n"
+                        "out = (h ** 2).sum()\nout.backward()\n",
+        "retain-before-backward": "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+                                  "h = torch.mul(x, 2)\nout = h.pow(2).sum()\nh.retain_grad()\n"
+                                  "torch.autograd.backward(out)\n",
+        "requires-grad-underscore": "import torch\nx = torch.tensor([1.0, 2.0]).requires_grad_()\nh = x * 2\n"
+                                    "h.retain_grad()\nout = (h * h).sum()\nout.backward(torch.ones_like(out))\n",
+    },
+    "autograd-grad": {
+        "unpack": "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
+                  "(g,) = torch.autograd.grad(y, x)\n",
+        "index": "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
+                 "g = torch.autograd.grad(y, x)[0]\n",
+        "keywords-and-list": "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = x.sin() * x\n"
+                             "g, = torch.autograd.grad(outputs=[y], inputs=[x])\n",
+        "create-graph": "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
+                        "g = torch.autograd.grad(y, x, create_graph=True)[0]\n",
+    },
+    "vector-grad": {
+        "sum": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
+               "y.sum().backward()\n",
+        "ones-like": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
+                     "y.backward(torch.ones_like(y))\n",
+        "gradient-keyword": "import torch\nx = torch.tensor([2.0, 3.0]).requires_grad_()\ny = x**2 + 3*x + 1\n"
+                            "y.backward(gradient=torch.ones(2))\n",
+        "autograd-backward": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
+                             "torch.autograd.backward(y, torch.ones_like(y))\n",
+    },
+    "stop-tracking": {
+        "no-grad": "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\nwith torch.no_grad():\n"
+                   "    y = x * 2\nz = x.detach()\n",
+        "set-grad-enabled-block": "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+                                  "with torch.set_grad_enabled(False):\n    y = x * 2\nz = x.detach().clone()\n",
+        "switched-back-on": "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+                            "torch.set_grad_enabled(False)\ny = x * 2\ntorch.set_grad_enabled(True)\nz = x.detach()\n",
+        "decorator": "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n@torch.no_grad()\n"
+                     "def double(t):\n    return t * 2\ny = double(x)\nz = x.detach()\n",
+    },
+    "accumulate-and-clear": {
+        "retain-graph-zero": "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\n"
+                             "y.backward(retain_graph=True)\ny.backward(retain_graph=True)\nacc = x.grad.item()\n"
+                             "x.grad.zero_()\ny.backward()\n",
+        "set-none": "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\n"
+                    "y.backward(retain_graph=True)\ny.backward(retain_graph=True)\nacc = float(x.grad)\n"
+                    "x.grad = None\ny.backward()\n",
+        "rebuild-graph": "import torch\nx = torch.tensor(1.0, requires_grad=True)\nfor _ in range(2):\n"
+                         "    y = 3 * x\n    y.backward()\nacc = x.grad.item()\nx.grad.zero_()\ny = 3 * x\n"
+                         "y.backward()\n",
+    },
+    "freeze-layer": {
+        "loop": "for p in model[0].parameters():\n    p.requires_grad_(False)\n"
+                "loss = model(inputs).pow(2).mean()\nloss.backward()\n",
+        "module": "model[0].requires_grad_(False)\nloss = model(inputs).pow(2).mean()\nloss.backward()\n",
+        "attribute": "for p in model[0].parameters():\n    p.requires_grad = False\n"
+                     "loss = model(inputs).pow(2).mean()\nimport torch\ntorch.autograd.backward(loss)\n",
+        "each-parameter": "model[0].weight.requires_grad_(False)\nmodel[0].bias.requires_grad_(False)\n"
+                          "out = model(inputs)\nloss = (out ** 2).mean()\nloss.backward()\n",
+    },
+    "multivariable-grad": {
+        "requires-grad": "import torch\nx = torch.tensor(3.0, requires_grad=True)\n"
+                         "y = torch.tensor(4.0, requires_grad=True)\nf = x**2 + y**2\nf.backward()\n",
+        "requires-grad-underscore": "import torch\nx = torch.tensor(3.0).requires_grad_()\n"
+                                    "y = torch.tensor(4.0).requires_grad_()\nf = x*x + y*y\n"
+                                    "torch.autograd.backward(f)\n",
+        "ones-like": "import torch\nx, y = (torch.tensor(v, requires_grad=True) for v in (3.0, 4.0))\n"
+                     "f = x.pow(2) + y.pow(2)\nf.backward(torch.ones_like(f))\n",
+    },
+}
+
+
+@pytest.mark.parametrize("slug, code", [
+    pytest.param(slug, code, id=f"{slug}-{variant}") for slug, variants in CORRECT.items()
+    for variant, code in variants.items()
+])
+def test_correct_variant_passes(seed: SeedGrader, slug: str, code: str) -> None:
+    g = seed.grade(slug, code)
+    assert g.status == "passed", describe(g)
+    assert g.score == 1.0 and all(c.passed and c.message == "" for c in g.checks), describe(g)
+    assert g.error is None
+
+
+def test_every_item_has_several_correct_variants() -> None:
+    assert sorted(CORRECT) == sorted(SEED_SLUGS)
+    assert all(len(variants) >= 3 for variants in CORRECT.values())
+
+
+# -- typical mistakes ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mistake:
+    slug: str
+    id: str
+    code: str
+    failing: tuple[str, ...]  # labels of the checks that must fail, in order
+    score: float
+    fragments: tuple[str, ...]  # in the message of the first failing check
+
+
+MISTAKES = [
+    # grad-of-polynomial: checks x.grad, x.requires_grad, y.requires_grad
+    Mistake("grad-of-polynomial", "no-backward",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n",
+            ("x.grad",), 2 / 3, ("x.grad is None", "did you call backward()")),
+    Mistake("grad-of-polynomial", "backward-twice",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n"
+            "y.backward(retain_graph=True)\ny.backward()\n",
+            ("x.grad",), 2 / 3, ("x.grad is 14.0, expected 7.0", "2×", "accumulate")),
+    Mistake("grad-of-polynomial", "wrong-function",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 2*x + 1\ny.backward()\n",
+            ("x.grad",), 2 / 3, ("x.grad is 6.0, expected 7.0",)),
+    Mistake("grad-of-polynomial", "not-tracking",
+            "import torch\nx = torch.tensor(2.0)\ny = x**2 + 3*x + 1\n",
+            ("x.grad", "x.requires_grad", "y.requires_grad"), 0.0,
+            ("does not track gradients", "requires_grad=True")),
+    Mistake("grad-of-polynomial", "y-as-python-number",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\ny = y.item()\n",
+            ("y.requires_grad",), 2 / 3, ("could not be read", "'float' object")),
+    # zero-grad: checks g, x.grad
+    Mistake("zero-grad", "grad-without-item",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+            "g = x.grad\nx.grad.zero_()\n",
+            ("g",), 1 / 2, ("g is a tensor (0.0), expected a Python number 7.0", "x.grad.item()", "shares memory")),
+    Mistake("zero-grad", "set-to-none",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+            "g = x.grad.item()\nx.grad = None\n",
+            ("x.grad",), 1 / 2, ("x.grad is None", "x.grad.zero_()", "must remain a tensor")),
+    Mistake("zero-grad", "zeroed-before-reading",
+            "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+            "x.grad.zero_()\ng = x.grad.item()\n",
+            ("g",), 1 / 2, ("g is 0.0, expected 7.0", "before zeroing")),
+    # enable-tracking: checks a.requires_grad, a.is_leaf, b, b.requires_grad, b.is_leaf
+    Mistake("enable-tracking", "detach-only",
+            "a.requires_grad_()\nb = d.detach()\n",
+            ("b.requires_grad",), 4 / 5, ("b.requires_grad is False, expected True", ".requires_grad_(True)")),
+    Mistake("enable-tracking", "clone-keeps-history",
+            "a.requires_grad_()\nb = d.clone()\n",
+            ("b.is_leaf",), 4 / 5, ("b.is_leaf is False, expected True", "d.detach()")),
+    Mistake("enable-tracking", "a-replaced-by-an-operation",
+            "a.requires_grad_()\na = a * 1\nb = d.detach().requires_grad_(True)\n",
+            ("a.is_leaf",), 4 / 5, ("a.is_leaf is False, expected True", "in place")),
+    Mistake("enable-tracking", "nothing-tracked",
+            "b = d.detach()\n",
+            ("a.requires_grad", "b.requires_grad"), 3 / 5, ("a.requires_grad is False", "a.requires_grad_()")),
+    # retain-nonleaf-grad: checks h.grad, x.grad, h.is_leaf
+    Mistake("retain-nonleaf-grad", "no-retain-grad",
+            "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
+            "out.backward()\n",
+            ("h.grad",), 2 / 3, ("h.grad is None", "not a leaf", "h.retain_grad()")),
+    Mistake("retain-nonleaf-grad", "retain-grad-too-late",
+            "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
+            "out.backward()\nh.retain_grad()\n",
+            ("h.grad",), 2 / 3, ("h.grad is None", "h.retain_grad()` before `out.backward()")),
+    Mistake("retain-nonleaf-grad", "h-detached",
+            "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = (x * 2).detach().requires_grad_()\n"
+            "out = (h ** 2).sum()\nout.backward()\n",
+            ("x.grad", "h.is_leaf"), 1 / 3, ("x.grad is None",)),
+    # autograd-grad: checks g, x.grad
+    Mistake("autograd-grad", "tuple-not-unpacked",
+            "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
+            "g = torch.autograd.grad(y, x)\n",
+            ("g",), 1 / 2, ("g is a tuple of 1 item, not a tensor", "tuple that torch.autograd.grad returns",
+                            "first element")),
+    Mistake("autograd-grad", "backward-instead",
+            "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\ny.backward()\n"
+            "g = x.grad\n",
+            ("x.grad",), 1 / 2, ("x.grad should be None", "don't call `y.backward()`")),
+    Mistake("autograd-grad", "wrong-function",
+            "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x)\n"
+            "(g,) = torch.autograd.grad(y, x)\n",
+            ("g",), 1 / 2, ("g is 0.877583, expected 0.918217",)),
+    # vector-grad: checks x.grad
+    Mistake("vector-grad", "mean-instead-of-sum",
+            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\ny.mean().backward()\n",
+            ("x.grad",), 0.0, ("tensor([3.5, 4.5]), expected tensor([7.0, 9.0])", "1/2", "mean()", "sum()")),
+    Mistake("vector-grad", "backward-twice",
+            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nfor _ in range(2):\n"
+            "    y = x**2 + 3*x + 1\n    y.sum().backward()\n",
+            ("x.grad",), 0.0, ("tensor([14.0, 18.0])", "accumulate")),
+    Mistake("vector-grad", "not-tracking",
+            "import torch\nx = torch.tensor([2.0, 3.0])\ny = x**2 + 3*x + 1\n",
+            ("x.grad",), 0.0, ("does not track gradients",)),
+    # stop-tracking: checks y, y.requires_grad, z.requires_grad, x.requires_grad, torch.is_grad_enabled()
+    Mistake("stop-tracking", "grad-left-disabled",
+            "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ntorch.set_grad_enabled(False)\n"
+            "y = x * 2\nz = x.detach()\n",
+            ("torch.is_grad_enabled()",), 4 / 5, ("is False, expected True", "switched off", "no_grad()")),
+    Mistake("stop-tracking", "x-switched-off",
+            "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\nwith torch.no_grad():\n"
+            "    y = x * 2\nx.requires_grad = False\nz = x\n",
+            ("x.requires_grad",), 4 / 5, ("x.requires_grad is False, expected True", "Leave `x` alone")),
+    Mistake("stop-tracking", "no-context-manager",
+            "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ny = x * 2\nz = x.detach()\n",
+            ("y.requires_grad",), 4 / 5, ("y.requires_grad is True, expected False", "torch.no_grad()")),
+    # accumulate-and-clear: checks acc, x.grad
+    Mistake("accumulate-and-clear", "acc-is-the-grad-tensor",
+            "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
+            "y.backward(retain_graph=True)\nacc = x.grad\nx.grad.zero_()\ny.backward()\n",
+            ("acc",), 1 / 2, ("acc is a tensor (3.0), expected a Python number 6.0", "x.grad.item()", "*before* clearing")),
+    Mistake("accumulate-and-clear", "not-cleared",
+            "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
+            "y.backward(retain_graph=True)\nacc = x.grad.item()\ny.backward()\n",
+            ("x.grad",), 1 / 2, ("x.grad is 9.0, expected 3.0", "3×", "accumulate")),
+    Mistake("accumulate-and-clear", "no-backward-after-clearing",
+            "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
+            "y.backward(retain_graph=True)\nacc = x.grad.item()\nx.grad = None\n",
+            ("x.grad",), 1 / 2, ("x.grad is None", "did not backpropagate again")),
+    # freeze-layer: checks model[0].weight.requires_grad, model[0].weight.grad, model[0].bias.grad,
+    # model[2].weight.grad, model[2].bias.grad
+    Mistake("freeze-layer", "weight-only",
+            "model[0].weight.requires_grad_(False)\nloss = model(inputs).pow(2).mean()\nloss.backward()\n",
+            ("model[0].bias.grad",), 4 / 5, ("should be None", "The bias is a parameter too", "not just the weight")),
+    Mistake("freeze-layer", "no-grad-forward-instead",
+            "import torch\nwith torch.no_grad():\n    h = model[0](inputs)\n"
+            "loss = model[2](model[1](h)).pow(2).mean()\nloss.backward()\n",
+            ("model[0].weight.requires_grad",), 4 / 5, ("is True, expected False", "leaves the parameters trainable")),
+    Mistake("freeze-layer", "no-backward",
+            "model[0].requires_grad_(False)\nloss = model(inputs).pow(2).mean()\n",
+            ("model[2].weight.grad", "model[2].bias.grad"), 3 / 5, ("is None", "did you call backward()")),
+    Mistake("freeze-layer", "sum-instead-of-mean",
+            "model[0].requires_grad_(False)\nloss = model(inputs).pow(2).sum()\nloss.backward()\n",
+            ("model[2].weight.grad", "model[2].bias.grad"), 3 / 5, ("expected a [1, 4] tensor", "pow(2).mean()")),
+    # multivariable-grad: checks x.grad, y.grad
+    Mistake("multivariable-grad", "only-y-tracks",
+            "import torch\nx = torch.tensor(3.0)\ny = torch.tensor(4.0, requires_grad=True)\nf = x**2 + y**2\n"
+            "f.backward()\n",
+            ("x.grad",), 1 / 2, ("x.grad is None", "`x` does not track gradients")),
+    Mistake("multivariable-grad", "values-swapped",
+            "import torch\nx = torch.tensor(4.0, requires_grad=True)\ny = torch.tensor(3.0, requires_grad=True)\n"
+            "f = x**2 + y**2\nf.backward()\n",
+            ("x.grad", "y.grad"), 0.0, ("x.grad is 8.0, expected 6.0",)),
+    Mistake("multivariable-grad", "no-backward",
+            "import torch\nx = torch.tensor(3.0, requires_grad=True)\ny = torch.tensor(4.0, requires_grad=True)\n"
+            "f = x**2 + y**2\n",
+            ("x.grad", "y.grad"), 0.0, ("did you call backward()",)),
+]
+
+
+@pytest.mark.parametrize("mistake", [pytest.param(m, id=f"{m.slug}-{m.id}") for m in MISTAKES])
+def test_typical_mistake_fails_with_a_teaching_message(seed: SeedGrader, mistake: Mistake) -> None:
+    g = seed.grade(mistake.slug, mistake.code)
+    assert g.status == "failed", describe(g)
+    failing = tuple(c.name for c in g.checks if not c.passed)
+    assert failing == mistake.failing, describe(g)
+    assert g.score == pytest.approx(mistake.score, abs=1e-6), describe(g)
+    # Feedback comes from YAML blocks: compare with line breaks read as spaces.
+    message = " ".join(next(c.message for c in g.checks if not c.passed).split())
+    for fragment in mistake.fragments:
+        assert fragment in message, f"{fragment!r} not in the message {message!r}"
+    assert all(c.message == "" for c in g.checks if c.passed)
+
+
+def test_every_item_has_typical_mistakes() -> None:
+    assert {m.slug for m in MISTAKES} == set(SEED_SLUGS)
+    assert len({(m.slug, m.id) for m in MISTAKES}) == len(MISTAKES)
+
+
+def test_vector_backward_without_reduction_is_an_error(seed: SeedGrader) -> None:
+    code = "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+    g = seed.grade("vector-grad", code)
+    assert g.status == "error", describe(g)
+    assert "grad can be implicitly created only for scalar outputs" in (g.error or "")
+    assert g.error_line == 4 and g.checks == [] and g.score == 0.0
+
+
+def test_backward_through_a_freed_graph_is_an_error(seed: SeedGrader) -> None:
+    code = ("import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+            "y.backward()\n")
+    g = seed.grade("grad-of-polynomial", code)
+    assert g.status == "error", describe(g)
+    assert "Trying to backward through the graph a second time" in (g.error or ""), describe(g)
+    assert g.error_line == 5 and g.checks == []
+
+
+def test_syntax_error_points_at_the_line(seed: SeedGrader) -> None:
+    g = seed.grade("grad-of-polynomial", "import torch\nx = torch.tensor(2.0, requires_grad=True\ny = x\n")
+    assert g.status == "error", describe(g)
+    assert g.error_line is not None and g.error_line in (2, 3), describe(g)
+    assert g.checks == []
