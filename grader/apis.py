@@ -19,6 +19,7 @@ from quiz.selectors import item_list
 
 from . import selectors, services
 from .models import Submission
+from .notify import wait_for_verdict
 
 
 class SubmissionRateThrottle(UserRateThrottle):
@@ -158,12 +159,29 @@ class SubmissionListApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    @extend_schema(operation_id="submissions_retrieve",
-                   responses={200: SubmissionOutputSerializer, **errors(401, 403, 404)})
+    MAX_WAIT_SECONDS = 30
+
+    class WaitSerializer(serializers.Serializer):
+        wait = serializers.FloatField(required=False, min_value=0, max_value=30)
+
+    @extend_schema(
+        operation_id="submissions_retrieve",
+        parameters=[OpenApiParameter("wait", float, description=(
+            "seconds (at most 30) to wait for the verdict before answering, instead of polling; "
+            "the answer comes as soon as the verdict is stored"))],
+        responses={200: SubmissionOutputSerializer, **errors(400, 401, 403, 404)},
+    )
     def get(self, request: Request, pk: int) -> Response:
+        params = self.WaitSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
         submission = selectors.submission_get(user=request.user, pk=pk)
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
+        wait = params.validated_data.get("wait", 0)
+        if wait and submission.is_pending:
+            query = Submission.objects.filter(pk=pk)
+            wait_for_verdict(pk, wait, lambda: not query.filter(status__in=Submission.PENDING).exists())
+            submission = selectors.submission_get(user=request.user, pk=pk)
         return Response(submission_data(submission, request.user))
 
 

@@ -15,6 +15,7 @@ from quiz.models import Check as CheckModel
 from quiz.models import Item
 
 from .models import Submission
+from .notify import verdict_published
 from .runner import get_sandbox
 from .sandbox import Check, Grade, Limits, grade_code, observe_reference, rejection_reason
 
@@ -176,6 +177,8 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
     )
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
+    else:
+        verdict_published(submission.pk)
     return bool(updated)
 
 

@@ -51,3 +51,19 @@ def test_a_wrong_solution_gets_a_teaching_message(client, celery_worker) -> None
     grad = next(c for c in verdict["checks"] if c["name"] == "x.grad")
     assert not grad["passed"] and "did you call backward()" in grad["message"]
     assert Submission.objects.get(pk=verdict["id"]).deliveries == 1
+
+
+def test_a_client_can_wait_for_the_verdict_instead_of_polling(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    url = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json").json()["url"]
+    started = time.monotonic()
+    body = client.get(url, {"wait": 20}).json()
+    assert body["status"] == "passed", "one request returns the final verdict"
+    assert time.monotonic() - started < 10, "answered when the verdict arrived, not at the timeout"
+
+
+def test_waiting_on_a_finished_submission_answers_at_once(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    url = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json").json()["url"]
+    wait_for_verdict(client, url)
+    started = time.monotonic()
+    assert client.get(url, {"wait": 20}).json()["status"] == "passed"
+    assert time.monotonic() - started < 1
