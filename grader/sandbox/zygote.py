@@ -338,7 +338,10 @@ class Zygote:
                 return
             else:
                 reply = {"ok": False, "error": f"unknown op {op!r}"}
-            protocol.write_frame(self.channel, reply)
+            try:
+                protocol.write_frame(self.channel, reply)
+            except OSError:
+                return  # the client died while the job ran (its worker was killed): nothing to answer
             self.housekeeping()
 
 
