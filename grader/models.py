@@ -54,3 +54,45 @@ class Submission(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in self.PENDING
+
+
+class RegradeBatch(models.Model):
+    """One regrade request: the submissions it sent back to the grading queue."""
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    label = models.CharField(max_length=300, blank=True, help_text="What was regraded, for the progress page")
+    total = models.PositiveIntegerField(default=0, help_text="Submissions regraded in this batch")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "regrade batches"
+        permissions = [("regrade_submission", "Can regrade submissions")]
+
+    def __str__(self) -> str:
+        return f"Regrade #{self.pk}: {self.label}"
+
+
+class SubmissionGrading(models.Model):
+    """A verdict a submission had before a regrade replaced it (its grading history)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="gradings")
+    batch = models.ForeignKey(RegradeBatch, on_delete=models.CASCADE, related_name="gradings")
+    status = models.CharField(max_length=20, choices=Submission.Status.choices)
+    score = models.FloatField(null=True, blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    stdout = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    error_line = models.IntegerField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
+    graded_at = models.DateTimeField(null=True, blank=True, help_text="When this verdict was given")
+    replaced_at = models.DateTimeField(auto_now_add=True, help_text="When a regrade replaced it")
+
+    class Meta:
+        ordering = ["-replaced_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["submission", "batch"], name="unique_grading_per_batch")]
+
+    def __str__(self) -> str:
+        return f"#{self.submission_id} {self.status} (item v{self.item_version})"

@@ -1,11 +1,13 @@
 """Reads of submissions, always scoped to what the viewer may see."""
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from .models import Submission
+from .models import RegradeBatch, Submission, SubmissionGrading
 
 INSTRUCTORS_GROUP = "instructors"
 
@@ -57,3 +59,68 @@ def visible_checks(*, submission: Submission, user: Any) -> list[dict[str, Any]]
         else:
             results.append({"name": check["name"], "passed": check["passed"], "message": check["message"]})
     return results
+
+
+# Regrade batches ------------------------------------------------------------------
+
+
+@dataclass
+class RegradeProgress:
+    batch_id: int
+    total: int
+    finished: int
+    statuses: dict[str, int] = field(default_factory=dict)  # verdicts of the finished ones
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch_id, "total": self.total, "finished": self.finished, "done": self.done,
+                "statuses": self.statuses}
+
+
+def _batch_rows(batch: RegradeBatch) -> QuerySet[SubmissionGrading]:
+    later = SubmissionGrading.objects.filter(submission=OuterRef("submission"), batch_id__gt=batch.pk)
+    return SubmissionGrading.objects.filter(batch=batch).annotate(superseded=Exists(later))
+
+
+def regrade_progress(*, batch: RegradeBatch) -> RegradeProgress:
+    """How many submissions of a batch have their new verdict (or were regraded again since)."""
+    statuses: Counter[str] = Counter()
+    finished = 0
+    for row in _batch_rows(batch).values("superseded", "submission__status"):
+        status = row["submission__status"]
+        if row["superseded"] or status not in Submission.PENDING:
+            finished += 1
+            statuses["regraded again" if row["superseded"] else status] += 1
+    return RegradeProgress(batch_id=batch.pk, total=batch.total, finished=finished,
+                           statuses=dict(sorted(statuses.items())))
+
+
+@dataclass
+class RegradeRow:
+    submission: Submission
+    previous: SubmissionGrading
+    superseded: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.superseded or not self.submission.is_pending
+
+    @property
+    def version_note(self) -> str:
+        """'graded against item version N, now version M' when the old verdict is from another version."""
+        return version_note(self.previous.item_version, self.submission.item.version)
+
+
+def regrade_rows(*, batch: RegradeBatch) -> list[RegradeRow]:
+    """The submissions of a batch with the verdict each had before, in submission order."""
+    rows = _batch_rows(batch).select_related("submission__item__quiz", "submission__user").order_by("submission_id")
+    return [RegradeRow(submission=r.submission, previous=r, superseded=r.superseded) for r in rows]
+
+
+def version_note(graded_version: int | None, current_version: int) -> str:
+    if graded_version is None or graded_version == current_version:
+        return ""
+    return f"graded against item version {graded_version}, now version {current_version}"

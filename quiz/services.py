@@ -51,7 +51,7 @@ def reference_fingerprint(item: ItemSpec) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
+def resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
     kind = obs["kind"]
     inferred = "none" if kind == "none" else "bool" if kind == "bool" else "value"
     given = spec.compare
@@ -124,7 +124,7 @@ def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recomp
                 except SandboxFault as exc:
                     raise ContentError(quiz.file, spec.slug, "solution",
                                        f"the sandbox could not run it: {exc}") from None
-            compares = [_resolve_compare(c, observations[i], quiz.file, spec.slug, i) for i, c in enumerate(spec.checks)]
+            compares = [resolve_compare(c, observations[i], quiz.file, spec.slug, i) for i, c in enumerate(spec.checks)]
             results[spec.slug] = (fingerprint, observations, compares)
     return results
 

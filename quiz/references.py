@@ -1,0 +1,135 @@
+"""Item reference runs: run a code item's reference solution through the sandbox,
+and store what it gave on the item and its checks (used by the instructor panel;
+the YAML loader in services.py does the same for whole files)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from grader.sandbox import Limits, ReferenceFailed, SandboxFault
+from grader.sandbox.compare import describe
+
+from .content_format import ContentError, ItemSpec, parse_quiz
+from .models import Check, Choice, Item
+from .services import reference_fingerprint, resolve_compare
+
+
+@dataclass
+class Reference:
+    """What running an item's reference solution gave: one entry per check, in order."""
+
+    fingerprint: str
+    targets: list[str]
+    given: list[bool]  # compare written by the instructor (else inferred)
+    observations: list[dict[str, Any]]
+    compares: list[str]  # resolved compare modes
+
+    def rows(self) -> list[tuple[str, str, bool, str]]:
+        """(target, compare, given, expected as text) per check."""
+        return [(t, c, g, describe(o)) for t, c, g, o in
+                zip(self.targets, self.compares, self.given, self.observations, strict=True)]
+
+
+class ReferenceProblem(Exception):
+    """The reference solution cannot give the expected values; the message says why."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the item form field it is about, if one
+
+
+_PLACEHOLDER_QUIZ = {"slug": "item", "title": "item"}
+
+
+def item_spec(document: dict[str, Any]) -> ItemSpec:
+    """An item document checked by the content format's own rules. Raises ContentError."""
+    return parse_quiz({"quiz": _PLACEHOLDER_QUIZ, "items": [document]}, "item").items[0]
+
+
+def reference_run(*, spec: ItemSpec) -> Reference:
+    """Run a code item's reference solution through the sandbox, as the loader does.
+
+    Raises ReferenceProblem when it fails, when a target cannot be read, or when
+    a compare mode written for a check contradicts what the solution gives.
+    """
+    from grader.services import reference_observations
+
+    limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
+    targets = [c.target for c in spec.checks]
+    try:
+        observations = reference_observations(setup=spec.setup, solution=spec.solution, targets=targets,
+                                              limits=limits)
+    except ReferenceFailed as exc:
+        raise ReferenceProblem(f"The reference solution failed: {exc}", field="solution_code") from None
+    except SandboxFault as exc:
+        raise ReferenceProblem(f"The sandbox could not run the reference solution: {exc}") from None
+    compares = []
+    for index, check in enumerate(spec.checks):
+        try:
+            compares.append(resolve_compare(check, observations[index], "", spec.slug, index))
+        except ContentError as exc:
+            raise ReferenceProblem(f"Check {index + 1} ({check.target}): compare {exc.message}") from None
+    return Reference(fingerprint=reference_fingerprint(spec), targets=targets,
+                     given=[c.compare is not None for c in spec.checks], observations=observations,
+                     compares=compares)
+
+
+def _renumber(model: type[Check] | type[Choice], item: Item) -> None:
+    """Number an item's checks or choices 0, 1, 2... in their order, as the loader does."""
+    rows = list(model.objects.filter(item=item).order_by("order", "pk"))
+    if [row.order for row in rows] == list(range(len(rows))):
+        return
+    offset = max(row.order for row in rows) + 1  # two steps: (item, order) is unique at every moment
+    for index, row in enumerate(rows):
+        model.objects.filter(pk=row.pk).update(order=offset + index)
+    for index, row in enumerate(rows):
+        model.objects.filter(pk=row.pk).update(order=index)
+
+
+def quiz_items_renumber(*, quiz_ids: set[int]) -> None:
+    """Number the current items of quizzes 0, 1, 2... in their order, as the loader does, so
+    that an export loads back unchanged; archived items keep their number."""
+    for quiz_id in quiz_ids:
+        items = Item.objects.filter(quiz_id=quiz_id, archived=False).order_by("order", "slug")
+        for index, (pk, order) in enumerate(items.values_list("pk", "order")):
+            if order != index:
+                Item.objects.filter(pk=pk).update(order=index)
+
+
+def item_reference_store(*, item: Item, reference: Reference | None, grading_changed: bool,
+                         created: bool) -> bool:
+    """Store a reference run on a saved item and its checks; bump the version when grading changed.
+
+    Checks and choices are numbered 0, 1, 2... in their order (as the loader
+    numbers them, so an export loads back unchanged). Each check gets its
+    expected observation, resolved compare mode and whether compare was given;
+    the item its fingerprint and computation time. Returns True when the
+    version was bumped (never for a new item).
+    """
+    with transaction.atomic():
+        item = Item.objects.select_for_update().get(pk=item.pk)
+        _renumber(Check, item)
+        _renumber(Choice, item)
+        fields = ["updated_at"]
+        if reference is not None and item.kind == Item.Kind.CODE:
+            checks = list(item.checks.order_by("order"))
+            if [c.target for c in checks] != reference.targets:
+                raise RuntimeError(f"the checks of {item.slug} changed while its reference ran")
+            for check, obs, compare, given in zip(checks, reference.observations, reference.compares,
+                                                  reference.given, strict=True):
+                if (check.expected, check.compare, check.compare_given) != (obs, compare, given):
+                    grading_changed = grading_changed or check.expected != obs or check.compare != compare
+                    check.expected, check.compare, check.compare_given = obs, compare, given
+                    check.save(update_fields=["expected", "compare", "compare_given"])
+            item.reference_fingerprint = reference.fingerprint
+            item.reference_computed_at = timezone.now()
+            fields += ["reference_fingerprint", "reference_computed_at"]
+        bumped = grading_changed and not created
+        if bumped:
+            item.version += 1
+            fields.append("version")
+        item.save(update_fields=fields)
+    return bumped

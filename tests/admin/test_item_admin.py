@@ -1,0 +1,255 @@
+"""Editing items: the reference solution runs on save, and a broken one is refused."""
+from __future__ import annotations
+
+import pytest
+
+from grader.services import reference_observations
+from quiz.content_export import quiz_yaml
+from quiz.models import Check, Item
+from quiz.services import quiz_content_load
+
+from .conftest import check_row, form_data, messages_of
+
+pytestmark = pytest.mark.django_db
+
+SLUG = "grad-of-polynomial"
+SOLUTION_X3 = "import torch\n\nx = torch.tensor(3.0, requires_grad=True)\ny = x ** 2 + 3 * x + 1\ny.backward()\n"
+
+
+def snapshot(item: Item) -> dict:
+    item.refresh_from_db()
+    return {
+        "item": {f.name: getattr(item, f.name) for f in Item._meta.concrete_fields},
+        "checks": list(Check.objects.filter(item=item).order_by("order").values()),
+    }
+
+
+@pytest.fixture
+def item(seed_quiz) -> Item:  # type: ignore[no-untyped-def]
+    return Item.objects.get(slug=SLUG)
+
+
+@pytest.fixture
+def url(item: Item) -> str:
+    return f"/admin/quiz/item/{item.pk}/change/"
+
+
+def test_the_change_form_has_code_editors_inlines_and_reference_values(instructor_client, url) -> None:  # type: ignore[no-untyped-def]
+    response = instructor_client.get(url)
+    assert response.status_code == 200
+    body = response.content.decode()
+    for static in ("quiz/vendor/codemirror/lib/codemirror.js", "quiz/vendor/codemirror/lib/codemirror.css",
+                   "quiz/vendor/codemirror/mode/python/python.js", "grader/code-editor.js"):
+        assert static in body
+    for field in ("starter_code", "setup_code", "solution_code"):
+        assert f'name="{field}"' in body
+        assert 'class="code-editor"' in body
+    assert 'name="checks-TOTAL_FORMS"' in body and 'name="choices-TOTAL_FORMS"' in body
+    # the stored reference values, rendered with describe()
+    assert "<code>x.grad</code></td><td>value</td><td><code>7.0</code>" in body
+    assert "<code>y.requires_grad</code></td><td>bool</td><td><code>True</code>" in body
+
+
+def test_a_broken_reference_solution_is_refused_and_nothing_changes(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(item)
+    data = form_data(instructor_client.get(url))
+    data["solution_code"] = "import torch\nx = torch.tensor(2.0, requires_grad=True)\nz = undefined_name + 1\n"
+    data["title"] = "A new title"
+    response = instructor_client.post(url, data)
+    assert response.status_code == 200  # the form again, not a redirect
+    errors = response.context["adminform"].form.errors
+    assert "solution_code" in errors
+    message = errors["solution_code"][0]
+    assert message.startswith("The reference solution failed: the reference solution gave error")
+    assert "NameError: name 'undefined_name' is not defined" in message
+    assert "NameError: name &#x27;undefined_name&#x27; is not defined" in response.content.decode()
+    assert snapshot(item) == before
+
+
+def test_a_reference_that_cannot_read_a_target_is_refused(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(item)
+    data = form_data(instructor_client.get(url))
+    row = check_row(data, "x.grad")
+    data[f"{row}-target"] = "z.grad"
+    response = instructor_client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["solution_code"] == [
+        "The reference solution failed: target 'z.grad' cannot be read after the reference solution: "
+        "NameError: name 'z' is not defined"]
+    assert snapshot(item) == before
+
+
+def test_a_compare_mode_that_contradicts_the_reference_is_refused(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(item)
+    data = form_data(instructor_client.get(url))
+    data[f"{check_row(data, 'x.requires_grad')}-compare"] = "none"
+    response = instructor_client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert errors == ["Check 2 (x.requires_grad): compare is 'none', but the reference solution gives True "
+                      "for x.requires_grad"]
+    assert snapshot(item) == before
+
+
+def test_invalid_content_is_refused_with_the_loaders_rules(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(item)
+    data = form_data(instructor_client.get(url))
+    data["slug"] = "Grad_Of_Polynomial"
+    data["time_limit_seconds"] = "60"
+    response = instructor_client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["slug"] == [
+        "This field must be lowercase letters, digits and single dashes"]
+    data["slug"] = SLUG
+    response = instructor_client.post(url, data)
+    assert response.context["adminform"].form.errors["time_limit_seconds"] == ["This field must be between 0.1 and 10"]
+    data["time_limit_seconds"] = "2.0"
+    data[f"{check_row(data, 'x.grad')}-target"] = "x.grad +"
+    response = instructor_client.post(url, data)
+    assert response.context["adminform"].form.non_field_errors()[0].startswith(
+        "Check 1 (x.grad +): target is not valid Python")
+    assert snapshot(item) == before
+
+
+def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    assert item.version == 1
+    old_fingerprint, old_computed = item.reference_fingerprint, item.reference_computed_at
+    data = form_data(instructor_client.get(url))
+    data["solution_code"] = SOLUTION_X3
+    response = instructor_client.post(url, data, follow=True)
+    assert response.redirect_chain[-1][0] == "/admin/quiz/item/"
+    shown = messages_of(response)
+    assert (f"Reference solution of {SLUG} ran: x.grad (value) = 9.0; x.requires_grad (bool) = True; "
+            "y.requires_grad (bool) = True.") in shown
+    assert f"Grading of {SLUG} changed: it is now version 2." in shown
+    item.refresh_from_db()
+    assert item.version == 2
+    assert item.solution_code == SOLUTION_X3
+    assert item.reference_fingerprint and item.reference_fingerprint != old_fingerprint
+    assert item.reference_computed_at > old_computed
+    checks = list(item.checks.order_by("order"))
+    assert [c.expected["values"] if c.expected["kind"] == "tensor" else c.expected["value"] for c in checks] == [
+        [9.0], True, True]
+    assert [(c.compare, c.compare_given) for c in checks] == [("value", True), ("bool", True), ("bool", True)]
+
+
+def test_saving_without_grading_changes_keeps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    data = form_data(instructor_client.get(url))
+    data["title"] = "Autograd, first steps"
+    data["hints"] = '["Only a hint"]'
+    data[f"{check_row(data, 'x.grad')}-feedback"] = data[f"{check_row(data, 'x.grad')}-feedback"]
+    response = instructor_client.post(url, data)
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert (item.title, item.hints, item.version) == ("Autograd, first steps", ["Only a hint"], 1)
+
+
+def test_a_new_check_with_an_inferred_compare_gets_the_references_mode(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    data = form_data(instructor_client.get(url))
+    extra = f"checks-{data['checks-INITIAL_FORMS']}"
+    assert data[f"{extra}-order"] == 3  # the blank row starts at the next free order
+    data.update({f"{extra}-target": "y", f"{extra}-compare": "", f"{extra}-weight": "2"})
+    response = instructor_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    check = item.checks.get(target="y")
+    assert (check.order, check.compare, check.compare_given, check.weight) == (3, "value", False, 2.0)
+    assert check.expected["kind"] == "tensor" and check.expected["values"] == [11.0]
+    item.refresh_from_db()
+    assert item.version == 2
+
+
+def test_a_code_item_added_in_the_admin_gets_its_reference(  # type: ignore[no-untyped-def]
+        instructor_client, item, tmp_path) -> None:
+    add = instructor_client.get("/admin/quiz/item/add/")
+    data = form_data(add)
+    data.update({
+        "quiz": str(item.quiz_id), "slug": "cube-grad", "kind": "code", "title": "Gradient of a cube",
+        "prompt": "Compute the gradient of x**3 at 2.", "order": "20", "hints": "[]", "tags": '["new"]',
+        "solution_code": "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 3).backward()\n",
+        "checks-0-target": "x.grad", "checks-0-compare": "",
+    })
+    response = instructor_client.post("/admin/quiz/item/add/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    new = Item.objects.get(slug="cube-grad")
+    assert new.version == 1 and new.reference_computed_at is not None
+    assert [(c.target, c.compare, c.compare_given, c.expected["values"]) for c in new.checks.all()] == [
+        ("x.grad", "value", False, [12.0])]
+    assert not new.choices.exists()  # the blank choice row was left alone
+    assert new.order == 15  # numbered like the loader numbers items: last of 16
+    path = tmp_path / "quiz.yaml"
+    path.write_text(quiz_yaml(item.quiz))
+    _, report = quiz_content_load(paths=[path], runner=reference_observations)
+    assert not report.changed and len(report.unchanged) == 16
+    delete = instructor_client.post(f"/admin/quiz/item/{item.pk}/delete/", {"post": "yes"})
+    assert delete.status_code == 302
+    orders = Item.objects.filter(quiz=item.quiz).order_by("order").values_list("order", flat=True)
+    assert list(orders) == list(range(15))
+
+
+def test_a_choice_item_needs_a_correct_choice(instructor_client, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+    choice_item = Item.objects.get(slug="autograd-how-it-works")
+    url = f"/admin/quiz/item/{choice_item.pk}/change/"
+    data = form_data(instructor_client.get(url))
+    for key in list(data):
+        if key.startswith("choices-") and key.endswith("-correct"):
+            del data[key]
+    response = instructor_client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["Choices: needs at least one correct choice"]
+    assert choice_item.choices.filter(correct=True).count() == 2
+
+
+def test_validate_action_shows_the_reference_values_and_saves_nothing(instructor_client, item) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(item)
+    freeze = Item.objects.get(slug="freeze-layer")
+    choice_item = Item.objects.get(slug="autograd-how-it-works")
+    response = instructor_client.post("/admin/quiz/item/", {
+        "action": "validate_references", "_selected_action": [item.pk, freeze.pk, choice_item.pk]})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count("✓ The reference solution runs") == 2
+    assert "Not a code item: it has no reference solution." in body
+    cells = " ".join(body.split())  # whitespace between the cells does not matter
+    assert "<td><code>x.grad</code></td> <td>value</td> <td><code>7.0</code></td>" in cells
+    assert "<td><code>model[0].bias.grad</code></td> <td>none</td> <td><code>None</code></td>" in cells
+    assert "differs" not in body
+    assert snapshot(item) == before
+
+
+def test_validate_reports_a_stored_item_whose_reference_broke(instructor_client, item) -> None:  # type: ignore[no-untyped-def]
+    Item.objects.filter(pk=item.pk).update(setup_code="raise RuntimeError('setup is broken')")
+    response = instructor_client.get(f"/admin/quiz/item/{item.pk}/validate/")
+    assert response.status_code == 200
+    assert "✗ The reference solution failed" in response.content.decode()
+    assert "setup is broken" in response.content.decode()
+
+
+def test_deleting_a_check_renumbers_the_others_and_round_trips(  # type: ignore[no-untyped-def]
+        instructor_client, item, url, tmp_path) -> None:
+    data = form_data(instructor_client.get(url))
+    data[f"{check_row(data, 'x.grad')}-DELETE"] = "on"
+    assert instructor_client.post(url, data).status_code == 302
+    item.refresh_from_db()
+    assert item.version == 2
+    assert list(item.checks.order_by("order").values_list("order", "target")) == [
+        (0, "x.requires_grad"), (1, "y.requires_grad")]
+    path = tmp_path / "quiz.yaml"
+    path.write_text(quiz_yaml(item.quiz))
+    _, report = quiz_content_load(paths=[path], runner=reference_observations)
+    assert not report.changed and report.unchanged[0] == SLUG
+
+
+def test_the_editor_and_style_files_exist() -> None:
+    from django.contrib.staticfiles import finders
+
+    from grader.admin import SubmissionAdmin
+    from quiz.admin import ItemAdmin
+    from quiz.widgets import CodeEditorWidget
+
+    media = CodeEditorWidget().media
+    paths = [*media._js, *(p for paths in media._css.values() for p in paths),
+             *ItemAdmin.Media.css["all"], *ItemAdmin.Media.js, *SubmissionAdmin.Media.css["all"],
+             "grader/regrade-progress.js"]
+    assert "quiz/vendor/codemirror/lib/codemirror.js" in paths
+    missing = [p for p in paths if finders.find(p) is None]
+    assert not missing
