@@ -29,6 +29,13 @@ def test_database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+def _die_with_parent() -> None:
+    """In the worker before exec: if the test run dies, so does the worker."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class WorkerProcess:
     """`celery -A config worker` as a subprocess; killable, restartable."""
 
@@ -52,16 +59,20 @@ class WorkerProcess:
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "grading,default",
                  "--concurrency", str(self.concurrency), "--hostname", self.hostname, "--loglevel", "INFO",
                  "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited with {self.process.returncode}; see {self.log}")
-            with app.connection_for_write() as conn:  # fresh: the broker may have restarted since
-                if app.control.ping(destination=[self.hostname], timeout=0.5, connection=conn):
-                    return self
-        self.kill()
-        raise RuntimeError(f"the Celery worker did not answer within {timeout} s; see {self.log}")
+                cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent)
+        try:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the Celery worker exited with {self.process.returncode}; see {self.log}")
+                with app.connection_for_write() as conn:  # fresh: the broker may have restarted since
+                    if app.control.ping(destination=[self.hostname], timeout=0.5, connection=conn):
+                        return self
+            raise RuntimeError(f"the Celery worker did not answer within {timeout} s; see {self.log}")
+        except BaseException:
+            self.kill()  # never leave a worker behind to steal another test's tasks
+            raise
 
     def pids(self) -> list[int]:
         """The worker's main process and its pool processes."""

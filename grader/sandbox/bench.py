@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -63,11 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=15, help="passes over the items per regime (default 15)")
     parser.add_argument("--baseline", type=int, default=20, help="fresh-interpreter runs (default 20)")
     parser.add_argument("--pause-ms", type=float, default=20.0, help="pause between paced submissions")
+    parser.add_argument("--pool", type=int, default=2, help="pre-forked children per zygote (default 2)")
     args = parser.parse_args(argv)
 
     items = load_items()
     started = time.perf_counter()
-    sandbox = Sandbox()
+    sandbox = Sandbox(pool_size=args.pool)
     hello = sandbox.start()
     start_s = time.perf_counter() - started
     print(f"Sandbox benchmark: {len(items)} seed code items, torch {hello['torch']}, {os.cpu_count()} CPUs", flush=True)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 import pytest
 import redis
@@ -29,7 +30,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 SLOW_CORRECT = ("import time\ntime.sleep(1.5)\nimport torch\nx = torch.tensor(2.0, requires_grad=True)\n"
                 "y = x**2 + 3*x + 1\ny.backward()\n")
 CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+BROKER = urlparse(settings.CELERY_BROKER_URL)
+BROKER_PORT = str(BROKER.port or 6379)
+# The command .ci/run starts Redis with, on the test broker's port.
+REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", BROKER_PORT, "--save", "",
                "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
 
 
@@ -108,15 +112,16 @@ def test_a_worker_killed_outright_is_recovered_by_the_sweep_after_a_restart(work
     assert_left_alone(submission.pk, worker, learner, item)
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs a local redis-server to restart")
+@pytest.mark.skipif(shutil.which("redis-server") is None or BROKER.hostname not in ("127.0.0.1", "localhost"),
+                    reason="restarts the test broker, so it must be a local redis-server")
 def test_submissions_in_flight_survive_a_redis_restart_with_an_empty_queue(grading_paused, learner, item) -> None:  # type: ignore[no-untyped-def]
     submissions = [submission_create(user=learner, item=item, code=CORRECT) for _ in range(5)]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     wait(lambda: broker.llen("grading") == 5, "the messages to reach Redis")
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, capture_output=True)
-    wait(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"], capture_output=True).returncode != 0, "Redis to stop")
+    subprocess.run(["redis-cli", "-p", BROKER_PORT, "shutdown", "nosave"], check=False, capture_output=True)
+    wait(lambda: subprocess.run(["redis-cli", "-p", BROKER_PORT, "ping"], capture_output=True).returncode != 0, "Redis to stop")
     subprocess.run(REDIS_START, check=True)
-    wait(lambda: subprocess.run(["redis-cli", "-p", "6379", "ping"], capture_output=True, text=True).stdout.strip() == "PONG",
+    wait(lambda: subprocess.run(["redis-cli", "-p", BROKER_PORT, "ping"], capture_output=True, text=True).stdout.strip() == "PONG",
          "Redis to come back")
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)  # the old connection died with the server
     assert broker.llen("grading") == 0, "Redis came back empty: the messages are lost"
