@@ -1,4 +1,20 @@
-"""The learner-facing site (server-rendered pages)."""
+"""The learner-facing site (server-rendered pages), included under the "quiz" namespace.
+
+The log-in and log-out pages are Django's own views with our templates. Inside a
+namespaced include they are quiz:login and quiz:logout; the un-namespaced names
+that settings.LOGIN_URL uses come from config/urls.py (accounts/ + django.contrib.auth.urls),
+which serves the same views at the same paths.
+"""
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("", views.quiz_list, name="quiz-list"),
+    path("quizzes/<slug:slug>/", views.quiz_detail, name="quiz-detail"),
+    path("items/<slug:slug>/", views.item_detail, name="item-detail"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
