@@ -37,6 +37,8 @@ class CheckResultSerializer(serializers.Serializer):
     name = serializers.CharField()
     passed = serializers.BooleanField()
     message = serializers.CharField(allow_blank=True)
+    choice = serializers.IntegerField(required=False, allow_null=True,
+                                      help_text="choice items: the id of the chosen answer this feedback is about")
 
 
 class SubmissionOutputSerializer(serializers.Serializer):

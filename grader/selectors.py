@@ -57,7 +57,10 @@ def visible_checks(*, submission: Submission, user: Any) -> list[dict[str, Any]]
             results.append({"name": f"Hidden check {hidden_number}", "passed": check["passed"],
                             "message": "" if check["passed"] else "A hidden check did not pass."})
         else:
-            results.append({"name": check["name"], "passed": check["passed"], "message": check["message"]})
+            shown = {"name": check["name"], "passed": check["passed"], "message": check["message"]}
+            if "choice" in check:  # choice items: which answer the feedback is about (None: "missing answers")
+                shown["choice"] = check["choice"]
+            results.append(shown)
     return results
 
 

@@ -83,7 +83,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "quiz:login"
 LOGIN_REDIRECT_URL = "quiz:quiz-list"
 LOGOUT_REDIRECT_URL = "quiz:quiz-list"
 
