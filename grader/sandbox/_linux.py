@@ -110,5 +110,13 @@ def close_range(first: int) -> None:
         os.closerange(first, os.sysconf("SC_OPEN_MAX"))
 
 
+MADV_HUGEPAGE = 14
+MADV_COLLAPSE = 25  # Linux 6.1+
+
+
+def madvise(address: int, length: int, advice: int) -> None:
+    _check(libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(length), ctypes.c_int(advice)))
+
+
 def setgroups_empty() -> None:
     _check(libc.setgroups(ctypes.c_size_t(0), None))

@@ -419,6 +419,34 @@ def _warm_up() -> str:
     return torch.__version__
 
 
+def collapse_heap_into_huge_pages() -> int:
+    """Back the warmed-up heap with transparent huge pages; returns the kB now huge.
+
+    Forking copies one page-table entry per 4 KiB page, and a child's exit
+    releases them again: with torch's ~140 MB heap that was ~4.6 ms per fork and
+    ~5 ms per teardown. With the heap in 2 MiB pages it is ~1.5 ms and ~1.7 ms
+    (measured here); a child's first write still copies only the 4 KiB it
+    touches. Best effort: kernels without MADV_COLLAPSE (before 6.1) or with THP
+    off keep 4 KiB pages.
+    """
+    huge = 1 << 21
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:
+        if not fields[1].startswith("rw") or (len(fields) > 5 and fields[5] != "[heap]"):
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        start, end = (low + huge - 1) & ~(huge - 1), high & ~(huge - 1)
+        if end - start >= huge:
+            try:
+                _linux.madvise(start, end - start, _linux.MADV_HUGEPAGE)
+                _linux.madvise(start, end - start, _linux.MADV_COLLAPSE)
+            except OSError:
+                continue
+    with open("/proc/self/smaps_rollup") as rollup:
+        return next((int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")), 0)
+
+
 def main(argv: list[str]) -> None:
     channel = int(argv[1])
     pool_size = int(argv[2]) if len(argv) > 2 else 2
@@ -434,6 +462,7 @@ def main(argv: list[str]) -> None:
     # Objects that exist now are never collected in a child: freezing them keeps
     # the collector from writing to (and so copying) their pages after each fork.
     gc.freeze()
+    huge_kb = collapse_heap_into_huge_pages()
     zygote = Zygote(channel, pool_size, namespaces)
     probe = zygote.run({"limits": {"wall_seconds": 20}}, op="probe")
     zygote.housekeeping(block=True)
@@ -452,7 +481,7 @@ def main(argv: list[str]) -> None:
     zygote.housekeeping(block=True)
     protocol.write_frame(channel, {
         "ready": True, "pid": os.getpid(), "torch": torch_version, "layers": layers,
-        "probe": probe_frame, "exposed": namespaces["exposed"],
+        "probe": probe_frame, "exposed": namespaces["exposed"], "huge_pages_kb": huge_kb,
     })
-    _log(f"ready: torch {torch_version}, pool of {pool_size}")
+    _log(f"ready: torch {torch_version}, pool of {pool_size}, {huge_kb // 1024} MiB of the heap in huge pages")
     zygote.serve()
