@@ -15,11 +15,24 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from config.api_docs import errors
-from quiz.selectors import item_list
+from quiz.models import Item
 
 from . import selectors, services
 from .models import Submission
 from .notify import wait_for_verdict
+
+
+class WaitSerializer(serializers.Serializer):
+    wait = serializers.FloatField(required=False, min_value=0, max_value=30)
+
+
+def _wait(pk: int, seconds: float, user: Any) -> Submission:
+    """The submission once its verdict is stored, or as it is after `seconds`."""
+    pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
+    wait_for_verdict(pk, seconds, lambda: not pending.exists())
+    submission = selectors.submission_get(user=user, pk=pk)
+    assert submission is not None  # it was visible a moment ago and submissions are never deleted
+    return submission
 
 
 class SubmissionRateThrottle(UserRateThrottle):
@@ -138,13 +151,19 @@ class SubmissionListApi(APIView):
     @extend_schema(
         operation_id="submissions_create",
         request=SubmissionInputSerializer,
+        parameters=[OpenApiParameter("wait", float, description=(
+            "seconds (at most 30) to wait for the verdict of code: 201 with the graded submission if it came in "
+            "time, else 202 as without it"))],
         responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer, **errors(400, 401, 403, 429)},
-        description="Code is queued for grading (202; poll the returned url). A choice answer is graded at once (201).",
+        description=("Code is queued for grading (202; read the returned url, with ?wait= to get the verdict as soon "
+                     "as it is stored). A choice answer is graded at once (201)."),
     )
     def post(self, request: Request) -> Response:
+        params = WaitSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
         data = self.SubmissionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        item = item_list().filter(slug=data.validated_data["item"]).first()
+        item = Item.objects.filter(slug=data.validated_data["item"], archived=False).first()
         if item is None:
             raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]})
         try:
@@ -153,6 +172,8 @@ class SubmissionListApi(APIView):
                 selected=data.validated_data.get("choices"))
         except services.SubmissionRefused as exc:
             raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+        if submission.is_pending and params.validated_data.get("wait"):
+            submission = _wait(submission.pk, params.validated_data["wait"], request.user)
         if submission.is_pending:
             url = reverse("api:submission-detail", args=[submission.pk])
             return Response({"id": submission.pk, "status": submission.status, "url": url},
@@ -161,11 +182,6 @@ class SubmissionListApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    MAX_WAIT_SECONDS = 30
-
-    class WaitSerializer(serializers.Serializer):
-        wait = serializers.FloatField(required=False, min_value=0, max_value=30)
-
     @extend_schema(
         operation_id="submissions_retrieve",
         parameters=[OpenApiParameter("wait", float, description=(
@@ -174,16 +190,13 @@ class SubmissionDetailApi(APIView):
         responses={200: SubmissionOutputSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
-        params = self.WaitSerializer(data=request.query_params.dict())
+        params = WaitSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         submission = selectors.submission_get(user=request.user, pk=pk)
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
-        wait = params.validated_data.get("wait", 0)
-        if wait and submission.is_pending:
-            query = Submission.objects.filter(pk=pk)
-            wait_for_verdict(pk, wait, lambda: not query.filter(status__in=Submission.PENDING).exists())
-            submission = selectors.submission_get(user=request.user, pk=pk)
+        if submission.is_pending and params.validated_data.get("wait"):
+            submission = _wait(pk, params.validated_data["wait"], request.user)
         return Response(submission_data(submission, request.user))
 
 

@@ -67,3 +67,11 @@ def test_waiting_on_a_finished_submission_answers_at_once(client, celery_worker)
     started = time.monotonic()
     assert client.get(url, {"wait": 20}).json()["status"] == "passed"
     assert time.monotonic() - started < 1
+
+
+def test_a_post_can_wait_for_its_own_verdict(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/submissions/?wait=20", {"item": "grad-of-polynomial", "code": NO_BACKWARD},
+                           format="json")
+    assert response.status_code == 201, "graded within the wait: the full verdict, not a queue ticket"
+    body = response.json()
+    assert body["status"] == "failed" and body["score"] == pytest.approx(2 / 3)
