@@ -7,7 +7,8 @@ from celery.app.defaults import NAMESPACES, flatten
 from django.conf import settings
 from django.core.checks import Error, register
 
-CELERY_KEYS = {key for key, _option in flatten(NAMESPACES)}
+# Plus the one key Celery's Django fixup reads itself (celery/fixups/django.py).
+CELERY_KEYS = {key for key, _option in flatten(NAMESPACES)} | {"db_reuse_max"}
 
 
 @register()

@@ -116,7 +116,7 @@ def start_workers(stack: Stack, concurrency: int, beat: bool, env: dict[str, str
 def start_web(stack: Stack, host: str, port: int, workers: int, env: dict[str, str] | None = None,
               quiet: bool = False) -> None:
     argv = [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", "4", "--access-logfile", "-" if not quiet else "/dev/null", "--graceful-timeout", "5"]
+            "--threads", "8", "--access-logfile", "-" if not quiet else "/dev/null", "--graceful-timeout", "5"]
     stack.start("gunicorn", argv, env=env, quiet=quiet)
 
     def up() -> bool:

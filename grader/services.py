@@ -144,7 +144,8 @@ def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().select_related("item").filter(pk=submission_id).first()
+        submission = (Submission.objects.select_for_update(of=("self",)).select_related("item")
+                      .filter(pk=submission_id).first())  # lock the submission only, not its item
         if submission is None or submission.status not in Submission.PENDING:
             return None
         stuck_after = timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)

@@ -6,6 +6,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import close_old_connections
 
 from . import services
 from .sandbox import Grade, SandboxFault
@@ -23,6 +24,7 @@ def grade_submission(self, submission_id: int) -> str | None:  # type: ignore[no
     alone. A sandbox fault is infrastructure, so it is retried with backoff; the
     learner's own timeout or crash is a verdict and is never retried.
     """
+    close_old_connections()  # a task is a request: drop connections past CONN_MAX_AGE or broken
     submission = services.submission_claim(submission_id=submission_id, task_id=self.request.id)
     if submission is None:
         return None
