@@ -7,7 +7,24 @@ from django.db import models
 from quiz.models import Item
 
 
-class Submission(models.Model):
+class Verdict(models.Model):
+    """What grading gave: shared by a submission and the earlier verdicts in its history."""
+
+    score = models.FloatField(null=True, blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    stdout = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    error_line = models.IntegerField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
+
+    VERDICT_FIELDS = ("status", "score", "checks", "stdout", "error", "error_line", "duration_ms", "item_version")
+
+    class Meta:
+        abstract = True
+
+
+class Submission(Verdict):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -27,13 +44,6 @@ class Submission(models.Model):
     code = models.TextField(blank=True)
     selected = models.JSONField(default=list, blank=True, help_text="Choice items: the chosen choice ids")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    score = models.FloatField(null=True, blank=True)
-    checks = models.JSONField(default=list, blank=True)
-    stdout = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    error_line = models.IntegerField(null=True, blank=True)
-    duration_ms = models.FloatField(null=True, blank=True)
-    item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
     deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started grading it")
     claim = models.CharField(max_length=64, blank=True, editable=False, help_text="Id of the task grading it")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -74,19 +84,12 @@ class RegradeBatch(models.Model):
         return f"Regrade #{self.pk}: {self.label}"
 
 
-class SubmissionGrading(models.Model):
+class SubmissionGrading(Verdict):
     """A verdict a submission had before a regrade replaced it (its grading history)."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="gradings")
     batch = models.ForeignKey(RegradeBatch, on_delete=models.CASCADE, related_name="gradings")
     status = models.CharField(max_length=20, choices=Submission.Status.choices)
-    score = models.FloatField(null=True, blank=True)
-    checks = models.JSONField(default=list, blank=True)
-    stdout = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    error_line = models.IntegerField(null=True, blank=True)
-    duration_ms = models.FloatField(null=True, blank=True)
-    item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
     graded_at = models.DateTimeField(null=True, blank=True, help_text="When this verdict was given")
     replaced_at = models.DateTimeField(auto_now_add=True, help_text="When a regrade replaced it")
 

@@ -26,12 +26,8 @@ Status = Submission.Status
 
 
 def _history_row(submission: Submission, batch: RegradeBatch) -> SubmissionGrading:
-    return SubmissionGrading(
-        submission=submission, batch=batch, status=submission.status, score=submission.score,
-        checks=submission.checks, stdout=submission.stdout, error=submission.error,
-        error_line=submission.error_line, duration_ms=submission.duration_ms,
-        item_version=submission.item_version, graded_at=submission.finished_at,
-    )
+    verdict = {name: getattr(submission, name) for name in SubmissionGrading.VERDICT_FIELDS}
+    return SubmissionGrading(submission=submission, batch=batch, graded_at=submission.finished_at, **verdict)
 
 
 def _choice_regrade(submission: Submission, now: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from grader.sandbox.jobs import MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
+from grader.sandbox.jobs import DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 COMPARE_MODES = ("value", "none", "bool")
@@ -38,11 +38,14 @@ class ContentError(Exception):
 
 @dataclass
 class CheckSpec:
+    """A check as written in the content: like grader.sandbox.Check, but compare may be
+    left out (None), to be inferred from what the reference solution gives."""
+
     target: str
     compare: str | None = None
     name: str = ""
-    rtol: float = 1e-5
-    atol: float = 1e-8
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
     strict_dtype: bool = False
     weight: float = 1.0
     hidden: bool = False
@@ -157,8 +160,8 @@ def _check(data: Any, file: str, item: str, path: str) -> CheckSpec:
     if compare is not None and compare not in COMPARE_MODES:
         r.fail("compare", f"must be one of {', '.join(COMPARE_MODES)}")
     spec = CheckSpec(
-        target=target, compare=compare, name=r.text("name", ""), rtol=r.get("rtol", float, 1e-5),
-        atol=r.get("atol", float, 1e-8), strict_dtype=r.get("strict_dtype", bool, False),
+        target=target, compare=compare, name=r.text("name", ""), rtol=r.get("rtol", float, DEFAULT_RTOL),
+        atol=r.get("atol", float, DEFAULT_ATOL), strict_dtype=r.get("strict_dtype", bool, False),
         weight=r.get("weight", float, 1.0), hidden=r.get("hidden", bool, False), feedback=r.text("feedback", ""),
     )
     if spec.rtol < 0 or spec.atol < 0:

@@ -31,13 +31,17 @@ class Job:
     limits: Limits = field(default_factory=Limits)
 
 
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-8
+
+
 @dataclass(frozen=True)
 class Check:
     target: str
     compare: str = "value"  # value | none | bool
     name: str = ""
-    rtol: float = 1e-5
-    atol: float = 1e-8
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
     strict_dtype: bool = False
     weight: float = 1.0
     hidden: bool = False
