@@ -89,27 +89,39 @@ def _blocking_ancestor(path: str) -> str | None:
     return None
 
 
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def cover_with_tmpfs(directory: str, keep: list[str], options: str) -> None:
+    """Mount an empty tmpfs on directory, keeping the subtrees in keep where they were.
+
+    The subtrees are cloned first (open_tree), the tmpfs hides everything else,
+    and the clones are mounted back at their old paths: what lies beside them in
+    directory is gone from this mount namespace only.
+    """
+    inside = sorted({p for p in keep if _within(p, directory) and p != directory})
+    outermost = [p for p in inside if not any(q != p and _within(p, q) for q in inside)]
+    clones = [(p, _linux.open_tree(p, _linux.OPEN_TREE_CLONE | _linux.OPEN_TREE_CLOEXEC | _linux.AT_RECURSIVE))
+              for p in outermost]
+    _linux.mount("tmpfs", directory, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, options)
+    for path, fd in clones:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _linux.move_mount(fd, path)
+        os.close(fd)
+
+
 def expose_interpreter(paths: list[str]) -> list[str]:
     """Make paths reachable by an unprivileged uid without loosening anything else.
 
-    For each directory that blocks the way (e.g. /root), clone the needed
-    subtrees, cover the directory with an empty tmpfs, and mount the clones
-    back: the child sees the interpreter and nothing else of /root.
+    Each directory that blocks the way (e.g. /root, mode 700) is covered with an
+    empty tmpfs that keeps only the interpreter's subtrees: the child sees the
+    interpreter and nothing else of /root.
     """
-    groups: dict[str, list[str]] = {}
-    for path in paths:
-        blocker = _blocking_ancestor(path)
-        if blocker:
-            groups.setdefault(blocker, []).append(path)
-    for blocker, subpaths in groups.items():
-        clones = [(p, _linux.open_tree(p, _linux.OPEN_TREE_CLONE | _linux.OPEN_TREE_CLOEXEC | _linux.AT_RECURSIVE))
-                  for p in subpaths]
-        _linux.mount("tmpfs", blocker, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, "mode=0755,size=1m")
-        for path, fd in clones:
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            _linux.move_mount(fd, path)
-            os.close(fd)
-    return sorted(groups)
+    blockers = sorted({b for b in map(_blocking_ancestor, paths) if b})
+    for blocker in blockers:
+        cover_with_tmpfs(blocker, paths, "mode=0755,size=1m")
+    return blockers
 
 
 class Zygote:
@@ -376,8 +388,9 @@ def _enter_namespaces() -> dict[str, Any]:
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     _linux.mount("proc", "/proc", "proc", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC, None)
-    _linux.mount("tmpfs", SCRATCH_ROOT_PRIVATE, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV,
-                 "size=256m,nr_inodes=16384,mode=1777")
+    # Scratch folders live on a private, size-capped /tmp. It must not hide the
+    # interpreter: a checkout (and its .venv) may itself live under /tmp.
+    cover_with_tmpfs(SCRATCH_ROOT_PRIVATE, interpreter_paths(), "size=256m,nr_inodes=16384,mode=1777")
     info.update(
         pid_namespace=True, pid_namespace_detail="the zygote is pid 1 of its own pid namespace; /proc shows only it and its children",
         mount_namespace=True, mount_namespace_detail="private mounts: own /proc, tmpfs /tmp (256 MiB)",
