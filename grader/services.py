@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from quiz.models import Check as CheckModel
@@ -128,9 +128,9 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
         raise SubmissionRefused(f"refused: {reason}")
     if isinstance(code, bytes):
         code = code.decode("utf-8")
-    with transaction.atomic():
-        submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now)
-        transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
+    submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now)
+    # Runs now when the INSERT was autocommitted, or when the caller's transaction commits.
+    transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission
 
 
@@ -141,31 +141,24 @@ def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
     now by another task. A redelivery of the same task (its worker died) takes
     it back. Too many deliveries end it with internal_error, so one submission
     cannot loop through the workers forever.
+
+    The claim is one conditional UPDATE: the database decides atomically, and a
+    grading costs no explicit transaction.
     """
     now = timezone.now()
-    with transaction.atomic():
-        submission = (Submission.objects.select_for_update(of=("self",)).select_related("item")
-                      .filter(pk=submission_id).first())  # lock the submission only, not its item
-        if submission is None or submission.status not in Submission.PENDING:
-            return None
-        stuck_after = timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
-        if (submission.status == Status.RUNNING and submission.claim != task_id
-                and submission.started_at and submission.started_at > now - stuck_after):
-            return None
-        if submission.deliveries >= settings.GRADER_MAX_DELIVERIES:
-            submission.status = Status.INTERNAL_ERROR
-            submission.error = (f"Grading this submission failed {submission.deliveries} times; it was stopped. "
-                                "This is not your fault.")
-            submission.finished_at = now
-            submission.save(update_fields=["status", "error", "finished_at"])
-            logger.error("submission %s gave up after %s deliveries", submission.pk, submission.deliveries)
-            return None
-        submission.status = Status.RUNNING
-        submission.started_at = now
-        submission.deliveries += 1
-        submission.claim = task_id
-        submission.save(update_fields=["status", "started_at", "deliveries", "claim"])
-        return submission
+    stale = now - timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
+    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, claim=task_id) | Q(
+        status=Status.RUNNING, started_at__lte=stale)
+    claimed = Submission.objects.filter(takeable, pk=submission_id, deliveries__lt=settings.GRADER_MAX_DELIVERIES).update(
+        status=Status.RUNNING, started_at=now, deliveries=F("deliveries") + 1, claim=task_id)
+    if claimed:
+        return Submission.objects.select_related("item").get(pk=submission_id)
+    gave_up = Submission.objects.filter(takeable, pk=submission_id).update(
+        status=Status.INTERNAL_ERROR, finished_at=now,
+        error="Grading this submission failed too many times; it was stopped. This is not your fault.")
+    if gave_up:
+        logger.error("submission %s gave up after %s deliveries", submission_id, settings.GRADER_MAX_DELIVERIES)
+    return None
 
 
 def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> bool:
