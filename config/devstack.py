@@ -143,7 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     stack = Stack()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a shell starts background jobs with SIGINT ignored, and
+    # Python then has no handler of its own. Any of these stops the whole stack.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
     try:
         say("Applying database migrations")
         manage("migrate", "--noinput", "-v", "1")
