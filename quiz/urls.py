@@ -1,9 +1,7 @@
 """The learner-facing site (server-rendered pages), included under the "quiz" namespace.
 
-The log-in and log-out pages are Django's own views with our templates. Inside a
-namespaced include they are quiz:login and quiz:logout; the un-namespaced names
-that settings.LOGIN_URL uses come from config/urls.py (accounts/ + django.contrib.auth.urls),
-which serves the same views at the same paths.
+The log-in and log-out pages are Django's own views with our templates, named
+quiz:login and quiz:logout (settings.LOGIN_URL is "quiz:login").
 """
 from django.contrib.auth import views as auth_views
 from django.urls import path

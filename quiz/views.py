@@ -17,7 +17,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
@@ -33,10 +33,6 @@ from .models import Item, Quiz
 
 logger = logging.getLogger(__name__)
 
-# The site's own login page. settings.LOGIN_URL ("login") only resolves once the
-# un-namespaced auth URLs are routed in config/urls.py; naming ours keeps every
-# page right either way.
-LOGIN_URL = reverse_lazy("quiz:login")
 HISTORY_LIMIT = 50
 MAX_NO_JS_REFRESHES = 60  # every 2 s
 
@@ -69,7 +65,7 @@ def quiz_list(request: HttpRequest) -> HttpResponse:
     return render(request, "quiz/quiz_list.html", {"rows": rows})
 
 
-@login_required(login_url=LOGIN_URL)
+@login_required
 def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A quiz's items in order, each with the viewer's state and best score."""
     quiz = selectors.quiz_get(slug=slug)
@@ -174,7 +170,7 @@ def _item_page(request: HttpRequest, item: Item, *, attempt: Submission | None =
     return render(request, "quiz/item_detail.html", context, status=status)
 
 
-@login_required(login_url=LOGIN_URL)
+@login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """An item: prompt, editor or choices, hints, the viewer's attempts; POST is the no-JavaScript answer."""
