@@ -1,8 +1,12 @@
 """Item reference runs: run a code item's reference solution through the sandbox,
-and store what it gave on the item and its checks (used by the instructor panel;
-the YAML loader in services.py does the same for whole files)."""
+resolve each check's compare mode from what it gave, and store the result on the
+item and its checks. reference_observe is the one way both the YAML loader
+(services.py) and the instructor panel run a reference."""
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +16,40 @@ from django.utils import timezone
 from grader.sandbox import Limits, ReferenceFailed, SandboxFault
 from grader.sandbox.compare import describe
 
-from .content_format import ContentError, ItemSpec, parse_quiz
+from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
 from .models import Check, Choice, Item
-from .services import reference_fingerprint, resolve_compare
+
+ReferenceRunner = Callable[..., list[dict[str, Any]]]
+
+
+def reference_fingerprint(item: ItemSpec) -> str:
+    """What the expected values depend on: when it is unchanged they are reused."""
+    data = {"setup": item.setup, "solution": item.solution, "targets": [c.target for c in item.checks],
+            "time": item.time_seconds, "memory": item.memory_mb}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
+    kind = obs["kind"]
+    inferred = "none" if kind == "none" else "bool" if kind == "bool" else "value"
+    given = spec.compare
+    if given is None or given == inferred or (given == "value" and kind == "bool"):
+        return given or inferred
+    raise ContentError(file, slug, f"checks[{index}].compare",
+                       f"is '{given}', but the reference solution gives {describe(obs)} for {spec.target}")
+
+
+def reference_observe(*, spec: ItemSpec, runner: ReferenceRunner, file: str = "") -> tuple[list[dict[str, Any]], list[str]]:
+    """Run a code item's reference solution: its observations, and each check's compare mode.
+
+    Raises ReferenceFailed or SandboxFault when the run fails, and ContentError
+    (field checks[i].compare) when a compare mode written for a check contradicts
+    what the solution gives.
+    """
+    observations = runner(setup=spec.setup, solution=spec.solution, targets=[c.target for c in spec.checks],
+                          limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb))
+    compares = [resolve_compare(c, observations[i], file, spec.slug, i) for i, c in enumerate(spec.checks)]
+    return observations, compares
 
 
 @dataclass
@@ -57,21 +92,17 @@ def reference_run(*, spec: ItemSpec) -> Reference:
     """
     from grader.services import reference_observations
 
-    limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
-    targets = [c.target for c in spec.checks]
     try:
-        observations = reference_observations(setup=spec.setup, solution=spec.solution, targets=targets,
-                                              limits=limits)
+        observations, compares = reference_observe(spec=spec, runner=reference_observations)
     except ReferenceFailed as exc:
         raise ReferenceProblem(f"The reference solution failed: {exc}", field="solution_code") from None
     except SandboxFault as exc:
         raise ReferenceProblem(f"The sandbox could not run the reference solution: {exc}") from None
-    compares = []
-    for index, check in enumerate(spec.checks):
-        try:
-            compares.append(resolve_compare(check, observations[index], "", spec.slug, index))
-        except ContentError as exc:
-            raise ReferenceProblem(f"Check {index + 1} ({check.target}): compare {exc.message}") from None
+    except ContentError as exc:  # path "checks[i].compare"
+        index = int(exc.path.split("[")[1].split("]")[0])
+        target = spec.checks[index].target
+        raise ReferenceProblem(f"Check {index + 1} ({target}): compare {exc.message}") from None
+    targets = [c.target for c in spec.checks]
     return Reference(fingerprint=reference_fingerprint(spec), targets=targets,
                      given=[c.compare is not None for c in spec.checks], observations=observations,
                      compares=compares)

@@ -7,10 +7,12 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
+from grader.sandbox import ATTEMPT_VERDICTS
+
 from .models import Item, Quiz
 
 # Verdicts that count as an attempt: the code (or answer) was judged.
-ATTEMPT_STATUSES = ("passed", "failed", "error", "timeout", "memory_limit", "output_limit")
+ATTEMPT_STATUSES = ATTEMPT_VERDICTS
 
 
 def quiz_list() -> QuerySet[Quiz]:

@@ -1,8 +1,6 @@
 """Writes for quiz content: loading YAML quizzes into the database."""
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +9,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from grader.sandbox import Limits, ReferenceFailed, SandboxFault
-from grader.sandbox.compare import describe
+from grader.sandbox import ReferenceFailed, SandboxFault
 
-from .content_format import CheckSpec, ContentError, ItemSpec, QuizSpec, load_paths
+from .content_format import ContentError, ItemSpec, QuizSpec, load_paths
 from .models import Check, Choice, Item, Quiz
+from .references import ReferenceRunner, reference_fingerprint, reference_observe
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
-ReferenceRunner = Callable[..., list[dict[str, Any]]]
 
 
 @dataclass
@@ -42,23 +39,6 @@ class LoadReport:
                  ("unchanged", self.unchanged), ("archived", self.archived), ("deleted", self.deleted)) if v]
         quizzes = f"; quizzes changed: {', '.join(self.quizzes_changed)}" if self.quizzes_changed else ""
         return "Items: " + ", ".join(parts) + quizzes + "."
-
-
-def reference_fingerprint(item: ItemSpec) -> str:
-    """What the expected values depend on: when it is unchanged they are reused."""
-    data = {"setup": item.setup, "solution": item.solution, "targets": [c.target for c in item.checks],
-            "time": item.time_seconds, "memory": item.memory_mb}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
-    kind = obs["kind"]
-    inferred = "none" if kind == "none" else "bool" if kind == "bool" else "value"
-    given = spec.compare
-    if given is None or given == inferred or (given == "value" and kind == "bool"):
-        return given or inferred
-    raise ContentError(file, slug, f"checks[{index}].compare",
-                       f"is '{given}', but the reference solution gives {describe(obs)} for {spec.target}")
 
 
 def _item_fields(quiz: Quiz, spec: ItemSpec, order: int) -> dict[str, Any]:
@@ -110,21 +90,18 @@ def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recomp
         for spec in (i for i in quiz.items if i.kind == "code"):
             fingerprint = reference_fingerprint(spec)
             old = stored.get(spec.slug)
-            if not recompute and old and old[0] == fingerprint and None not in old[1] and len(old[1]) == len(spec.checks):
-                observations = old[1]
-            else:
+            reusable = not recompute and old and old[0] == fingerprint and None not in old[1] and len(old[1]) == len(
+                spec.checks)
+            if not reusable:
                 progress(f"  running the reference solution of {spec.slug} ...")
                 report.references.append(spec.slug)
-                limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
-                try:
-                    observations = runner(setup=spec.setup, solution=spec.solution,
-                                          targets=[c.target for c in spec.checks], limits=limits)
-                except ReferenceFailed as exc:
-                    raise ContentError(quiz.file, spec.slug, "solution", str(exc)) from None
-                except SandboxFault as exc:
-                    raise ContentError(quiz.file, spec.slug, "solution",
-                                       f"the sandbox could not run it: {exc}") from None
-            compares = [resolve_compare(c, observations[i], quiz.file, spec.slug, i) for i, c in enumerate(spec.checks)]
+            try:
+                observations, compares = reference_observe(
+                    spec=spec, runner=(lambda **_: old[1]) if reusable else runner, file=quiz.file)
+            except ReferenceFailed as exc:
+                raise ContentError(quiz.file, spec.slug, "solution", str(exc)) from None
+            except SandboxFault as exc:
+                raise ContentError(quiz.file, spec.slug, "solution", f"the sandbox could not run it: {exc}") from None
             results[spec.slug] = (fingerprint, observations, compares)
     return results
 

@@ -11,11 +11,11 @@ Plain Python, no Django. Public surface:
 from __future__ import annotations
 
 from .client import REQUIRED_LAYERS, Sandbox, SandboxFault
-from .grading import GRADABLE, VERDICTS, CheckResult, Grade, ReferenceFailed, grade_code, judge, observe_reference
+from .grading import ATTEMPT_VERDICTS, VERDICTS, CheckResult, Grade, ReferenceFailed, grade_code, judge, observe_reference
 from .jobs import MAX_CODE_BYTES, Check, Job, Limits, RunOutcome, rejection_reason
 
 __all__ = [
     "Sandbox", "SandboxFault", "REQUIRED_LAYERS", "Job", "Limits", "Check", "RunOutcome", "Grade", "CheckResult",
-    "grade_code", "judge", "observe_reference", "ReferenceFailed", "rejection_reason", "VERDICTS", "GRADABLE",
+    "grade_code", "judge", "observe_reference", "ReferenceFailed", "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS",
     "MAX_CODE_BYTES",
 ]

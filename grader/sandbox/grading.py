@@ -25,8 +25,9 @@ PASSED, FAILED, ERROR = "passed", "failed", "error"
 TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT = "timeout", "memory_limit", "output_limit"
 REJECTED, INTERNAL_ERROR = "rejected", "internal_error"
 VERDICTS = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, REJECTED, INTERNAL_ERROR)
-# A verdict that says something about the code counts as an attempt; a sandbox fault does not.
-GRADABLE = frozenset(VERDICTS) - {INTERNAL_ERROR}
+# Verdicts that judged the code, so count as a learner's attempt: not code refused
+# before it ran, and never a fault of the sandbox.
+ATTEMPT_VERDICTS = tuple(v for v in VERDICTS if v not in (REJECTED, INTERNAL_ERROR))
 
 _MEMORY_MESSAGES = ("can't allocate memory", "cannot allocate memory", "out of memory", "bad_alloc")
 _FILE_ERRNOS = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT}
@@ -187,4 +188,4 @@ def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: l
 
 
 __all__ = ["Grade", "CheckResult", "judge", "grade_code", "observe_reference", "ReferenceFailed", "SandboxFault",
-           "VERDICTS", "GRADABLE"]
+           "VERDICTS", "ATTEMPT_VERDICTS"]
