@@ -477,8 +477,9 @@ def main(argv: list[str]) -> None:
     gc.freeze()
     huge_kb = collapse_heap_into_huge_pages()
     zygote = Zygote(channel, pool_size, namespaces)
+    # The probe child is forked on demand (the pool is still empty); the pool is
+    # only filled once the probe has said which layers every child must have.
     probe = zygote.run({"limits": {"wall_seconds": 20}}, op="probe")
-    zygote.housekeeping(block=True)
     probe_frame = None
     if probe.get("ok") and probe.get("frame"):
         try:
@@ -488,9 +489,6 @@ def main(argv: list[str]) -> None:
     layers = probe.get("layers", {})
     # Every layer the probe child got is required of every later child.
     zygote.require = [name for name, layer in layers.items() if layer["active"]]
-    for prepared in zygote.pool:
-        zygote.dispose(prepared)
-    zygote.pool.clear()
     zygote.housekeeping(block=True)
     protocol.write_frame(channel, {
         "ready": True, "pid": os.getpid(), "torch": torch_version, "layers": layers,
