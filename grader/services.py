@@ -18,6 +18,7 @@ from .models import Submission
 from .notify import verdict_published
 from .runner import get_sandbox
 from .sandbox import Check, Grade, Limits, grade_code, observe_reference, rejection_reason
+from .text import storable
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -162,12 +163,19 @@ def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
 
 
 def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> bool:
-    """Store a verdict if this task still holds the submission; True when stored."""
+    """Store a verdict if this task still holds the submission; True when stored.
+
+    Every sandbox verdict is stored here, so this is where learner text is made
+    storable: a NUL printed or raised by learner code would make PostgreSQL
+    refuse the whole verdict, and the submission would stay running.
+    """
     grade_dict = grade.as_dict()
+    verdict = storable({
+        "status": grade.status, "score": grade.score, "checks": grade_dict["checks"], "stdout": grade.stdout,
+        "error": grade.error or "", "error_line": grade.error_line, "duration_ms": grade_dict["duration_ms"],
+    })
     updated = Submission.objects.filter(pk=submission.pk, status=Status.RUNNING, claim=task_id).update(
-        status=grade.status, score=grade.score, checks=grade_dict["checks"], stdout=grade.stdout,
-        error=grade.error or "", error_line=grade.error_line, duration_ms=grade_dict["duration_ms"],
-        item_version=submission.item.version, finished_at=timezone.now(),
+        **verdict, item_version=submission.item.version, finished_at=timezone.now(),
     )
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)

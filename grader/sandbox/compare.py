@@ -9,29 +9,74 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from .jobs import Check
 
 FLOATING = {"float16", "bfloat16", "float32", "float64"}
 _NAME_ERROR = re.compile(r"NameError: name '(?P<name>[^']+)' is not defined")
+# Integers at least this large are shown in scientific notation: every int64 still shows exactly, and a
+# learner's 10**400 (or 10**5000, whose str() Python refuses) shows as 1e+400.
+_EXACT_INT_LIMIT = 10**21
+# The largest integer a float can hold without overflowing; larger Python ints are compared exactly.
+_FLOAT_MAX_INT = int(sys.float_info.max)
+# A ratio hint names a slip such as backward() run k times; a larger factor is no such slip.
+_MAX_MULTIPLE = 1000
+
+Number = int | float  # an observed number: ints (and bools) stay exact, floats include nan and ±inf
 
 
-def _num(v: Any) -> float:
+def _num(v: Any) -> Number:
+    """An observed value as a number; ints stay ints, since a learner's int can exceed the float range."""
     if isinstance(v, str):
         return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[v]
-    return float(v)
+    return v
+
+
+def _is_nan(x: Number) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _is_inf(x: Number) -> bool:
+    return isinstance(x, float) and math.isinf(x)
+
+
+def _fits_float(x: Number) -> bool:
+    return isinstance(x, float) or abs(x) <= _FLOAT_MAX_INT
+
+
+def _as_float(x: Number) -> float:
+    """x as a float, saturating at ±inf instead of raising OverflowError for huge ints."""
+    if _fits_float(x):
+        return float(x)
+    return math.inf if x > 0 else -math.inf
+
+
+def _fmt_int(n: int) -> str:
+    """An int as text; huge ones in scientific notation (str() refuses ints over 4300 digits)."""
+    if abs(n) < _EXACT_INT_LIMIT:
+        return str(n)
+    mantissa, exponent = f"{Decimal(n):.5e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 def _fmt_number(v: Any) -> str:
     if isinstance(v, bool):
         return str(v)
-    x = _num(v)
+    if isinstance(v, int):
+        return _fmt_int(v)
+    x = float(_num(v))
     if math.isnan(x) or math.isinf(x):
         return str(x)
-    if isinstance(v, int):
-        return str(v)
     return f"{x:.1f}" if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def _fmt_shape(shape: list[int]) -> str:
+    """A shape as Python prints a list ([2, 3]), safe for any int the schema lets through."""
+    return "[" + ", ".join(_fmt_int(n) for n in shape) + "]"
 
 
 def describe(obs: dict[str, Any]) -> str:
@@ -44,19 +89,19 @@ def describe(obs: dict[str, Any]) -> str:
     if kind == "tensor":
         values = obs["values"]
         if values is None:
-            return f"a tensor of shape {obs['shape']}"
+            return f"a tensor of shape {_fmt_shape(obs['shape'])}"
         if not obs["shape"]:
             return _fmt_number(values[0])
         shown = ", ".join(_fmt_number(v) for v in values[:6]) + (", …" if len(values) > 6 else "")
-        return f"tensor([{shown}])" if len(obs["shape"]) == 1 else f"a {obs['shape']} tensor [{shown}]"
+        return f"tensor([{shown}])" if len(obs["shape"]) == 1 else f"a {_fmt_shape(obs['shape'])} tensor [{shown}]"
     if kind == "sequence":
-        return f"a {obs['type']} of {obs['length']} item{'s' if obs['length'] != 1 else ''}"
+        return f"a {obs['type']} of {_fmt_int(obs['length'])} item{'s' if obs['length'] != 1 else ''}"
     if kind == "other":
         return f"a {obs['type']} ({obs['repr']})"
     return "missing"
 
 
-def _numbers(obs: dict[str, Any]) -> list[float] | None:
+def _numbers(obs: dict[str, Any]) -> list[Number] | None:
     if obs["kind"] in ("int", "float", "bool"):
         return [_num(obs["value"])]
     if obs["kind"] == "tensor" and obs["values"] is not None:
@@ -64,41 +109,61 @@ def _numbers(obs: dict[str, Any]) -> list[float] | None:
     return None
 
 
-def _close(a: list[float], b: list[float], rtol: float, atol: float) -> bool:
+def _close_pair(x: Number, y: Number, rtol: float, atol: float) -> bool:
+    """|x - y| <= atol + rtol * |y| (y the reference); nan never matches, infinities only themselves."""
+    if _is_nan(x) or _is_nan(y):
+        return False
+    if _is_inf(x) or _is_inf(y):
+        return x == y
+    if _fits_float(x) and _fits_float(y):
+        return not abs(float(x) - float(y)) > atol + rtol * abs(float(y))
+    # An int beyond the float range (a learner's 10**400): float arithmetic would overflow, so compare exactly.
+    difference = abs(Fraction(x) - Fraction(y))
+    if math.isfinite(rtol) and math.isfinite(atol):
+        return difference <= Fraction(atol) + Fraction(rtol) * abs(Fraction(y))
+    return not difference > atol + rtol * abs(_as_float(y))
+
+
+def _close(a: list[Number], b: list[Number], rtol: float, atol: float) -> bool:
     """numpy.allclose semantics (b is the reference); infinities must match exactly."""
-    for x, y in zip(a, b, strict=True):
-        if math.isnan(x) or math.isnan(y):
-            return False
-        if math.isinf(x) or math.isinf(y):
-            if x != y:
-                return False
-            continue
-        if abs(x - y) > atol + rtol * abs(y):
-            return False
-    return True
+    return len(a) == len(b) and all(_close_pair(x, y, rtol, atol) for x, y in zip(a, b))
 
 
-def _ratio_hint(actual: list[float], expected: list[float], is_grad: bool) -> str:
-    """Name the classic autograd slips when the numbers show one."""
-    if any(e == 0 for e in expected) or any(not math.isfinite(v) for v in actual + expected):
-        if is_grad and all(v == 0 for v in actual) and any(e != 0 for e in expected):
+def _multiple(x: float) -> int | None:
+    """k when x is (within 1e-4 relative) a whole number k from 2 to _MAX_MULTIPLE; round() needs finite x."""
+    if not 1.5 <= x <= _MAX_MULTIPLE + 0.5:  # also False for nan
+        return None
+    k = round(x)
+    return k if abs(x - k) < 1e-4 * k else None
+
+
+def _ratio_hint(actual: list[Number], expected: list[Number], is_grad: bool) -> str:
+    """Name the classic autograd slips when the numbers show one.
+
+    Learner values can be anything a float holds (1.7e308, 1e-320) or bigger ints, so every ratio is
+    checked to be finite and non-zero before it is rounded or inverted.
+    """
+    act, exp = [_as_float(v) for v in actual], [_as_float(v) for v in expected]
+    if not act or any(e == 0 for e in exp) or any(not math.isfinite(v) for v in act + exp):
+        if is_grad and act and all(v == 0 for v in act) and any(e != 0 for e in exp):
             return " — the gradient is all zeros: was it cleared after backward() instead of before?"
         return ""
-    ratios = [a / e for a, e in zip(actual, expected)]
+    ratios = [a / e for a, e in zip(act, exp)]
+    if any(not math.isfinite(x) for x in ratios):  # a / e overflowed: no slip makes a value that much larger
+        return ""
     r = ratios[0]
     if any(abs(x - r) > 1e-4 * max(1.0, abs(r)) for x in ratios):
         return ""
-    if all(a == 0 for a in actual):
+    if all(a == 0 for a in act):
         return " — all zeros: was it cleared after it was computed?" if is_grad else ""
-    k = round(r)
-    if k >= 2 and abs(r - k) < 1e-4 * k:
+    k = _multiple(r)
+    if k is not None:
         if is_grad:
             return (f" — {k}× the expected gradient: did backward() run more than once without clearing .grad "
                     "(gradients accumulate), or was a loss summed where it should be averaged?")
         return f" — {k}× the expected value"
-    inv = 1 / r
-    k = round(inv)
-    if k >= 2 and abs(inv - k) < 1e-4 * k:
+    k = _multiple(1 / r) if r != 0 else None  # r is 0 when a tiny value's ratio underflowed
+    if k is not None:
         if is_grad:
             return (f" — 1/{k} of the expected gradient: was the output averaged (mean()) where it should "
                     "be summed (sum())?")
@@ -171,8 +236,9 @@ def _value_message(name: str, target: str, actual: dict[str, Any], expected: dic
     # Type and shape
     if expected["kind"] == "tensor" and actual["kind"] == "tensor":
         if actual["shape"] != expected["shape"]:
-            want = f" but should have shape {expected['shape']}" if reveal else ", which is not the expected shape"
-            return False, f"{name} has shape {actual['shape']}{want}"
+            want = (f" but should have shape {_fmt_shape(expected['shape'])}" if reveal
+                    else ", which is not the expected shape")
+            return False, f"{name} has shape {_fmt_shape(actual['shape'])}{want}"
         if actual["dtype"] != expected["dtype"] and (
             check.strict_dtype or not (actual["dtype"] in FLOATING and expected["dtype"] in FLOATING)
         ):
@@ -199,6 +265,9 @@ def _sequence_message(name: str, actual: dict[str, Any], expected: dict[str, Any
                       check: Check, reveal: bool) -> tuple[bool, str]:
     if actual["kind"] != "sequence" or actual["length"] != expected["length"]:
         return False, f"{name} is {describe(actual)}, expected {describe(expected)}"
+    if len(actual["items"]) != len(expected["items"]):  # an honest child observes the same first items
+        return False, (f"{name} is {describe(actual)}, but {len(actual['items'])} of its items were observed, "
+                       f"not {len(expected['items'])}")
     for i, (a, e) in enumerate(zip(actual["items"], expected["items"])):
         ok, message = _value_message(f"{name}[{i}]", f"{name}[{i}]", a, e, check, reveal)
         if not ok:
@@ -217,6 +286,8 @@ def compare(check: Check, expected: dict[str, Any], actual: dict[str, Any], reve
     elif check.compare == "bool":
         if actual["kind"] != "bool":
             passed, message = False, f"{name} is {describe(actual)}, expected True or False"
+        elif expected["kind"] != "bool":  # the reference gave no bool: judge the pair as values
+            passed, message = _value_message(name, check.target, actual, expected, check, reveal)
         else:
             passed = actual["value"] == expected["value"]
             message = "" if passed else _bool_message(name, check.target, actual["value"], expected["value"], reveal)

@@ -5,20 +5,27 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from grader import runner
-from grader.sandbox import Sandbox, SandboxFault
+from grader.management.commands import grade as grade_command
+from grader.sandbox import CheckResult, Grade, Sandbox, SandboxFault
 
 CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\nprint('dy/dx', x.grad)\n"
 TWICE = CORRECT + "y = x**2 + 3*x + 1\ny.backward()\n"
+NO_BACKWARD = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n"
+# Erase the line, back to its start, green: a terminal that obeyed it would show a fake verdict. Written
+# here as the code's source text, which is also how the report must show it.
+FAKE_PASSED = r"\x1b[2K\r\x1b[32mgrad-of-polynomial: PASSED\x1b[0m"
+RAW_CONTROLS = "\x1b\r\x07\x9b\x7f"
 
 
-def grade(*args: str) -> str:
+def grade(*args: str, **options: Any) -> str:
     out = io.StringIO()
-    call_command("grade", *args, stdout=out)
+    call_command("grade", *args, stdout=out, **options)
     return out.getvalue()
 
 
@@ -47,6 +54,47 @@ def test_grade_report_teaches_on_a_typical_mistake(seed_quiz, code_file) -> None
     report = grade("grad-of-polynomial", code_file(TWICE))
     assert "grad-of-polynomial: FAILED" in report and "score 0.67" in report
     assert "x.grad is 14.0, expected 7.0 — 2× the expected gradient" in report
+
+
+@pytest.mark.django_db
+def test_grade_report_shows_printed_escapes_instead_of_obeying_them(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+    code = NO_BACKWARD + f'print("{FAKE_PASSED}", end="\\x07\\x9b\\x7f\\n")\n'
+    report = grade("grad-of-polynomial", code_file(code), no_color=True)
+    assert not set(RAW_CONTROLS) & set(report), repr(report)
+    lines = report.splitlines()  # split at \n only: the report holds no other line break
+    assert lines[0].startswith("grad-of-polynomial: FAILED")
+    assert lines[lines.index("Output:") + 1:] == ["  " + FAKE_PASSED + r"\x07\x9b\x7f"]
+
+
+@pytest.mark.django_db
+def test_grade_report_shows_escapes_in_an_error_instead_of_obeying_them(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+    report = grade("grad-of-polynomial", code_file(NO_BACKWARD + f'raise ValueError("{FAKE_PASSED}")\n'),
+                   no_color=True)
+    assert not set(RAW_CONTROLS) & set(report), repr(report)
+    assert report.startswith("grad-of-polynomial: ERROR")
+    assert report.splitlines()[-1] == "  ValueError: " + FAKE_PASSED
+
+
+@pytest.mark.django_db
+def test_grade_report_shows_escapes_in_check_names_and_messages(seed_quiz, code_file, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    verdict = Grade(status="failed", checks=[CheckResult("x.grad\x1b[8m", False, "x.grad is a W (\x1b[2K\rPASSED)")])
+    monkeypatch.setattr(grade_command, "code_grade", lambda **_: verdict)
+    report = grade("grad-of-polynomial", code_file(CORRECT), no_color=True)
+    assert report.splitlines()[1:] == [r"  ✗ x.grad\x1b[8m — x.grad is a W (\x1b[2K\rPASSED)"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("item", "code", "message"), [
+    ("autograd-grad", "import torch\nx = torch.tensor(0.5, requires_grad=True)\ng = 1.7e308\n",
+     "g is 1.7e+308, expected 0.918217. "),
+    ("zero-grad", "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x**2 + 3*x + 1).backward()\n"
+     "x.grad.zero_()\ng = 1e-320\n", "g is 9.99989e-321, expected 7.0. "),
+])
+def test_grade_judges_learner_values_that_overflowed_the_comparer(seed_quiz, code_file, item, code, message) -> None:  # type: ignore[no-untyped-def]
+    result = json.loads(grade(item, code_file(code), "--json"))
+    assert result["status"] == "failed" and result["score"] == 0.5
+    assert result["checks"][0]["name"] == "g" and result["checks"][0]["message"].startswith(message)
+    assert result["checks"][1]["passed"]
 
 
 @pytest.mark.django_db

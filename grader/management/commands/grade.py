@@ -1,4 +1,9 @@
-"""manage.py grade ITEM_SLUG FILE [--json]"""
+"""manage.py grade ITEM_SLUG FILE [--json]
+
+The text report shows learner-derived text (output, error, check names and
+messages) through terminal_safe: printed escape sequences appear as `\x1b[…`
+instead of redrawing the terminal. --json needs no such care: JSON escapes them.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from grader.services import code_grade
 from grader.sandbox import Grade, SandboxFault
+from grader.text import terminal_safe
 from quiz.models import Item
 
 
@@ -53,9 +59,16 @@ class Command(BaseCommand):
         lines = [style(f"{item.slug}: {grade.status.upper()}") + f"  score {grade.score:.2f}  ({grade.duration_ms:.0f} ms)"]
         for check in grade.checks:
             mark = self.style.SUCCESS("✓") if check.passed else self.style.ERROR("✗")
-            lines.append(f"  {mark} {check.name}" + (f" — {check.message}" if check.message else ""))
+            message = f" — {terminal_safe(check.message)}" if check.message else ""
+            lines.append(f"  {mark} {terminal_safe(check.name)}{message}")
         if grade.stdout:
-            lines += ["Output:"] + ["  " + line for line in grade.stdout.rstrip("\n").splitlines()]
+            lines += ["Output:"] + _indented(grade.stdout)
         if grade.error:
-            lines += ["Error:"] + ["  " + line for line in grade.error.splitlines()]
+            lines += ["Error:"] + _indented(grade.error)
         return "\n".join(lines)
+
+
+def _indented(text: str) -> list[str]:
+    """Learner text as indented report lines, split at newlines only (a \\r stays visible in its line)."""
+    text = terminal_safe(text).rstrip("\n")
+    return ["  " + line for line in text.split("\n")] if text else []
