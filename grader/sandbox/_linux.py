@@ -22,6 +22,8 @@ SYS_landlock_create_ruleset = 444
 SYS_landlock_add_rule = 445
 SYS_landlock_restrict_self = 446
 SYS_close_range = 436
+SYS_pivot_root = 155
+SYS_mount_setattr = 442
 
 # clone/unshare flags
 CLONE_NEWNS = 0x00020000
@@ -32,11 +34,22 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 # mount flags
+MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+
+# mount_setattr attributes
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+AT_EMPTY_PATH = 0x1000
 
 # open_tree / move_mount
 OPEN_TREE_CLONE = 1
@@ -85,6 +98,26 @@ def unshare(flags: int) -> None:
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
     enc = lambda s: None if s is None else s.encode()  # noqa: E731
     _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)))
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(libc.umount2(target.encode(), ctypes.c_int(flags)))
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    syscall(SYS_pivot_root, new_root.encode(), put_old.encode())
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(fd: int, attr_set: int) -> None:
+    """Set mount attributes on the detached tree fd refers to, and every mount below it."""
+    attr = _MountAttr(attr_set=attr_set)
+    syscall(SYS_mount_setattr, ctypes.c_int(fd), b"", ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE),
+            ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
 
 
 def open_tree(path: str, flags: int) -> int:

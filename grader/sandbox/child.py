@@ -1,36 +1,42 @@
-"""The graded child: forked from the zygote, hardened, then runs one job.
+"""The graded child: forked by the template, hardened, then runs one job.
 
-Layout of descriptors when main() starts (arranged by the zygote):
+Layout of descriptors when main() starts (arranged by the template):
 0 /dev/null, 1 and 2 the capped output pipe, 3 the job pipe (read),
-4 the result pipe (write). Everything else is closed.
+4 the result pipe (write), 5 the cgroup.procs of its memory cgroup (if any).
+Everything else is closed.
 
-Order of hardening matters: namespaces and the scratch folder need root, the
-Landlock rules are opened while the interpreter is still fully readable, the
-uid drop removes every capability, and seccomp comes last because it forbids
-the calls the earlier steps make.
+Order matters: the cgroup, namespaces and scratch tmpfs need root; the
+Landlock rules are opened while the interpreter is still fully readable; the
+uid drop removes every capability; the learner's thread is started while
+threads may still be made; seccomp then goes onto both threads; the
+in-process guard last, once nothing of the grader's needs what it refuses.
+The zygote sets the job's CPU and memory limits from outside before it sends
+the job (the child itself could only lower them, and seccomp forbids even that).
 """
 from __future__ import annotations
 
+import _thread
 import builtins
 import ctypes
 import io
-import math
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from typing import Any
 
-from . import _linux, landlock, protocol, seccomp
-from .observe import observe_target
+from . import _linux, guard, landlock, limits, namespaces, observe, protocol, seccomp, stage, targets
+from .syscalls import NUMBERS
 
-STDOUT_FD, JOB_FD, RESULT_FD = 1, 3, 4
+STDOUT_FD, JOB_FD, RESULT_FD, CGROUP_FD = 1, 3, 4, 5
 JOB_LIMIT = 1 << 20
-SUBMISSION = "<submission>"
-SETUP = "<setup>"
-FRAME_VERSION = 1
-MiB = 1 << 20
+FRAME_VERSION = observe.FRAME_VERSION
+# Written on the result channel just before the learner's code starts: whatever happens to
+# the process after it is the learner's doing, whatever happened before is the grader's.
+RUNNING = protocol.encode({"running": True})
+SCRATCH_INODES = 4096
 
 _exit = os._exit
 
@@ -51,63 +57,71 @@ def _capset_empty() -> None:
     _linux.syscall(126, ctypes.byref(header), ctypes.byref(data))
 
 
-def _statm_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+class Layers:
+    """The layers a child got, each checked against what the zygote requires of it."""
 
+    def __init__(self, required: list[str]) -> None:
+        self.required = set(required)
+        self.report: dict[str, dict[str, Any]] = {}
 
-def harden(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Apply every isolation layer the spec asks for; return what is active."""
-    layers: dict[str, dict[str, Any]] = {}
-    required = set(spec["require"])
-
-    def record(name: str, active: bool, detail: str) -> None:
-        layers[name] = {"active": active, "detail": detail}
-        if not active and name in required:
+    def record(self, name: str, active: bool, detail: str) -> None:
+        self.report[name] = {"active": active, "detail": detail}
+        if not active and name in self.required:
             raise HardeningError(f"{name}: {detail}")
 
+
+def harden(spec: dict[str, Any], layers: Layers) -> int:
+    """Apply every kernel isolation layer but seccomp; returns a descriptor of /proc/self/statm."""
+    record = layers.record
     os.setsid()
     record("session", True, "own session and process group")
-    try:
-        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    as_root = os.geteuid() == 0
-    try:
-        flags = _linux.CLONE_NEWNET | _linux.CLONE_NEWIPC | _linux.CLONE_NEWUTS
-        _linux.unshare(flags if as_root else flags | _linux.CLONE_NEWUSER)
+    if spec["cgroup"]:
+        try:
+            os.write(CGROUP_FD, b"0")
+            record("memory_cgroup", True, spec["cgroup_detail"])
+        except OSError as exc:
+            record("memory_cgroup", False, f"could not join its cgroup: {exc.strerror}")
+        finally:
+            os.close(CGROUP_FD)
+    else:
+        record("memory_cgroup", False, spec["cgroup_detail"])
+
+    uid, gid = spec["uid"], spec["gid"]
+    if spec["minimal_root"]:
+        try:
+            statm = namespaces.isolate_child(uid=uid, gid=gid, scratch_bytes=limits.CHILD_RLIMITS["fsize"],
+                                             scratch_inodes=SCRATCH_INODES)
+        except OSError as exc:
+            for name in ("network_namespace", "ipc_namespace", "mount_namespace"):
+                record(name, False, f"could not isolate the child: {exc.strerror}")
+            raise HardeningError(f"namespaces: {exc.strerror}") from None
         record("network_namespace", True, "new, empty network namespace (no interfaces up)")
         record("ipc_namespace", True, "new IPC and UTS namespaces")
-    except OSError as exc:
-        record("network_namespace", False, f"unshare failed: {exc.strerror}")
-        record("ipc_namespace", False, f"unshare failed: {exc.strerror}")
+        record("mount_namespace", True, spec["root_detail"])
+    else:
+        statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            flags = _linux.CLONE_NEWNET | _linux.CLONE_NEWIPC | _linux.CLONE_NEWUTS
+            _linux.unshare(flags if os.geteuid() == 0 else flags | _linux.CLONE_NEWUSER)
+            record("network_namespace", True, "new, empty network namespace (no interfaces up)")
+            record("ipc_namespace", True, "new IPC and UTS namespaces")
+        except OSError as exc:
+            record("network_namespace", False, f"unshare failed: {exc.strerror}")
+            record("ipc_namespace", False, f"unshare failed: {exc.strerror}")
+        record("mount_namespace", False, spec["root_detail"])
+        os.chdir(spec["scratch"])
     record("pid_namespace", spec["pid_namespace"], spec["pid_namespace_detail"])
-    record("mount_namespace", spec["mount_namespace"], spec["mount_namespace_detail"])
 
-    scratch = spec["scratch"]
-    os.mkdir(scratch, 0o700)
-    uid, gid = spec.get("uid"), spec.get("gid")
-    if as_root and uid is not None:
-        os.chown(scratch, uid, gid)
-    os.chdir(scratch)
-
-    vm_base = _statm_bytes()
-    limits = spec["limits"]
     try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
-        cpu_cap = int(time.process_time()) + limits["max_cpu_seconds"] + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_cap, cpu_cap))
-        as_cap = vm_base + limits["max_memory_mb"] * MiB + limits["memory_headroom_mb"] * MiB
-        resource.setrlimit(resource.RLIMIT_AS, (as_cap, as_cap))
-        record(
-            "rlimits", True,
-            f"core 0, nofile {limits['nofile']}, fsize {limits['fsize'] // MiB} MiB, "
-            f"nproc {limits['nproc']}, cpu and address space per job",
-        )
+        detail = limits.set_child_rlimits()
+        vm = namespaces.statm_bytes(statm)
+        cap = limits.address_space_cap(vm, limits.MAX_MEMORY_MB)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        cpu = limits.cpu_cap(time.process_time(), limits.MAX_CPU_SECONDS)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        record("rlimits", True, detail)
     except (OSError, ValueError) as exc:
         record("rlimits", False, f"setrlimit failed: {exc}")
 
@@ -117,14 +131,15 @@ def harden(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     except OSError as exc:
         record("no_new_privs", False, exc.strerror or str(exc))
 
+    scratch = namespaces.SCRATCH if spec["minimal_root"] else spec["scratch"]
     try:
-        abi = landlock.restrict(spec["read_paths"], [scratch] + spec["write_paths"])
+        abi = landlock.restrict(spec["read_paths"], [scratch, "/dev/null"])
         record("landlock", True, f"ABI {abi}: read-only interpreter and libraries, write only the scratch folder"
                + (", no TCP" if abi >= 4 else "") + (", signals and abstract sockets scoped" if abi >= 6 else ""))
     except OSError as exc:
         record("landlock", False, exc.strerror or str(exc))
 
-    if as_root and uid is not None:
+    if os.geteuid() == 0 and uid is not None:
         try:
             _linux.setgroups_empty()
             os.setresgid(gid, gid, gid)
@@ -142,123 +157,115 @@ def harden(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
     os.environ.clear()
     record("environment", True, "empty")
+    return statm
 
+
+# -- the learner's thread -----------------------------------------------------------------------
+class LearnerThread:
+    """The thread the learner's code will run on, and the locks the main thread drives it with."""
+
+    def __init__(self, jobs: int) -> None:
+        self.slot: list[Any] = [None, None]
+        self.start, self.done, self.park = _thread.allocate_lock(), _thread.allocate_lock(), _thread.allocate_lock()
+        self.start.acquire()
+        self.done.acquire()
+        code = guard.private_copy(stage)
+        self.park_code = stage.bootstrap.__code__
+        self.park_lineno = stage.park_line()
+        self.ident = _thread.start_new_thread(code.bootstrap, (self.slot, self.start, self.done, self.park, jobs))
+        self.done.acquire()  # alive: its start-up system calls are behind it
+
+    def serve(self, job: tuple[Any, ...]) -> Any:
+        """Run one job on the thread and wait for it (the warm-up job only: the learner's goes through observe)."""
+        self.slot[0] = job
+        self.start.release()
+        self.done.acquire()
+        return self.slot[1]
+
+
+class SetupSyntaxError(Exception):
+    """The item's own setup code does not compile."""
+
+
+def _job_tuple(setup: str, code: str, target_texts: list[str], marker: bytes) -> tuple[tuple[Any, ...], list[Any]]:
+    """What the learner's thread runs, and what the main thread needs to read its results.
+
+    Raises SyntaxError for the learner's code, SetupSyntaxError for the item's setup.
+    """
+    plans, metas = zip(*(targets.plan(t) for t in target_texts)) if target_texts else ((), ())
     try:
-        seccomp.install(os.getpid())
-        record("seccomp", True, f"{len(seccomp.DENIED) + len(seccomp.SELF_ONLY_ARG0) + 3} calls filtered")
-    except OSError as exc:
-        record("seccomp", False, exc.strerror or str(exc))
-
-    layers["_vm_base"] = {"active": True, "detail": str(vm_base)}
-    return layers
-
-
-def _set_job_limits(job_limits: dict[str, Any], vm_base: int, headroom: int) -> None:
-    # RLIMIT_CPU counts whole seconds of the process's life, which includes the
-    # child's own preparation: round that up, so the learner gets at least the budget.
-    cpu = math.ceil(job_limits["cpu_seconds"])
-    used = math.ceil(time.process_time())
-    resource.setrlimit(resource.RLIMIT_CPU, (used + cpu, used + cpu + 1))
-    soft = vm_base + int(job_limits["memory_mb"]) * MiB
-    resource.setrlimit(resource.RLIMIT_AS, (soft, soft + headroom))
-
-
-def _release_memory_headroom() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-
-
-def _format_exception(exc: BaseException, source: str, filename: str) -> dict[str, Any]:
-    import traceback
-
-    lines = source.splitlines()
-    try:
-        message = str(exc)
-    except Exception:  # noqa: BLE001 - hostile __str__
-        message = "<unprintable>"
-    name = type(exc).__name__
-    out = []
-    line = None
-    if isinstance(exc, SyntaxError) and exc.filename == filename:
-        line = exc.lineno
-        out.append(f"  line {exc.lineno}")
-        if exc.text:
-            out.append("    " + exc.text.rstrip("\n").strip())
-            if exc.offset:
-                indent = len(exc.text) - len(exc.text.lstrip())
-                out.append("    " + " " * max(0, exc.offset - 1 - indent) + "^")
-        message = exc.msg
-    else:
-        own = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-        if own:
-            out.append("Traceback (most recent call last):")
-            for frame in own[-20:]:
-                out.append(f"  line {frame.lineno}, in {frame.name}")
-                if frame.lineno and 0 < frame.lineno <= len(lines):
-                    out.append("    " + lines[frame.lineno - 1].strip())
-            line = own[-1].lineno
-    out.append(f"{name}: {message}" if message else name)
-    info: dict[str, Any] = {"type": name, "message": message[:2000], "traceback": "\n".join(out)[-8000:], "line": line}
-    if isinstance(exc, OSError) and isinstance(exc.errno, int):
-        info["errno"] = exc.errno
-    return info
-
-
-def _run_source(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, Any] | None:
-    """Compile and run source; None on success, else the exception's description."""
-    try:
-        code = compile(source, filename, "exec", dont_inherit=True)
-    except BaseException as exc:  # noqa: BLE001 - SyntaxError, and compile-time MemoryError
-        return {**_format_exception(exc, source, filename), "phase": "compile"}
-    try:
-        exec(code, namespace)  # noqa: S102 - running learner code is the point; it is contained
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
-        return {**_format_exception(exc, source, filename), "phase": "run"}
-    return None
-
-
-def run_job(job: dict[str, Any], vm_base: int, headroom: int) -> dict[str, Any]:
-    _set_job_limits(job["limits"], vm_base, headroom)
+        setup_code = compile(setup, stage.SETUP, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise SetupSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+    learner_code = compile(code, stage.SUBMISSION, "exec", dont_inherit=True)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    started_cpu, started = time.process_time(), time.perf_counter()
-    frame: dict[str, Any] = {"v": FRAME_VERSION}
-    failure = _run_source(job.get("setup") or "", SETUP, namespace)
-    if failure is not None:
-        frame.update(phase="setup_error", error=failure)
-    else:
-        failure = _run_source(job["code"], SUBMISSION, namespace)
-        if failure is not None:
-            frame.update(phase="syntax_error" if failure["phase"] == "compile" else "code_error", error=failure)
-        else:
-            try:
-                _release_memory_headroom()
-            except (OSError, ValueError):
-                pass
-            frame.update(phase="done", observations=[observe_target(t, namespace) for t in job["targets"]])
-    frame["cpu_ms"] = round((time.process_time() - started_cpu) * 1000, 3)
-    frame["exec_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return frame
+    job = (setup_code, setup, learner_code, code, namespace, list(plans), marker, os.write, RESULT_FD)
+    return job, list(metas)
 
 
-def self_test() -> dict[str, Any]:
+def _syntax_error(exc: SyntaxError, source: str) -> dict[str, Any]:
+    """A compile error of the learner's code, described by the grader (no learner code has run)."""
+    message = exc.msg if isinstance(exc.msg, str) else "invalid syntax"
+    line = exc.lineno if type(exc.lineno) is int else None
+    out = [f"  line {line}"] if line else []
+    text = exc.text if isinstance(exc.text, str) else None
+    if text:
+        out.append("    " + text.rstrip("\n").strip())
+        if type(exc.offset) is int and exc.offset > 0:
+            indent = len(text) - len(text.lstrip())
+            out.append("    " + " " * max(0, exc.offset - 1 - indent) + "^")
+    name = type(exc).__name__
+    out.append(f"{name}: {message}")
+    return {"type": name, "message": message[:2000], "traceback": "\n".join(out)[-8000:], "line": line,
+            "phase": "compile", "memory": False}
+
+
+# -- the probe ------------------------------------------------------------------------------------
+def self_test(trusted: Any) -> dict[str, Any]:
     """Try what hostile code would try; report what the layers stopped (sandbox_check)."""
-    import socket
+    libc = trusted(lambda: ctypes.CDLL(None, use_errno=True))
+
+    def raw(name: str, *args: int) -> None:
+        if libc.syscall(NUMBERS[name], *args) < 0:
+            raise OSError(ctypes.get_errno(), name)
 
     def blocked(action) -> bool:  # type: ignore[no-untyped-def]
         try:
-            action()
-        except OSError:
+            trusted(action)
+        except (OSError, ValueError, RuntimeError):
             return True
         return False
 
+    def refused_in_learner_code(action) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            action()
+        except guard.Refused:
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+        return False
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     results = {
-        "read /etc/passwd": blocked(lambda: open("/etc/passwd").read()),
-        "write outside the scratch folder": blocked(lambda: open("/tmp/escape-probe", "w")),
+        "see /etc/shadow (stat)": blocked(lambda: os.stat("/etc/shadow")),
+        "see the mount table (listmount)": blocked(lambda: raw("listmount", 0, 0, 0, 0)),
+        "see any process in /proc": blocked(lambda: os.stat("/proc/self")),
+        "write outside the scratch folder": blocked(lambda: open("/escape-probe", "w")),
         "open a TCP socket": blocked(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
         "open a Unix socket": blocked(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)),
         "fork a process": blocked(os.fork),
+        "start a thread": blocked(lambda: _thread.start_new_thread(int, ())),
         "run a program": blocked(lambda: os.execv("/bin/true", ["true"])),
         "signal pid 1": blocked(lambda: os.kill(1, 0)),
+        "memory outside the budget (memfd)": blocked(lambda: os.memfd_create("hoard")),
+        "memory outside the budget (SysV shm)": blocked(lambda: raw("shmget", 0, 1 << 20, 0o1600)),
+        "raise a limit": blocked(lambda: resource.setrlimit(resource.RLIMIT_AS, (hard, hard + 1))),
+        "change the personality": blocked(lambda: raw("personality", 0x0400000)),
+        "io_uring": blocked(lambda: raw("io_uring_setup", 1, 0)),
+        "walk the garbage collector": refused_in_learner_code(lambda: __import__("gc").get_objects()),
+        "other threads' frames": refused_in_learner_code(sys._current_frames),
+        "raw memory (ctypes)": refused_in_learner_code(lambda: ctypes.string_at(id(soft), 8)),
+        "patch torch.Tensor": refused_in_learner_code(lambda: setattr(__import__("torch").Tensor, "grad", 1)),
     }
     imports = {}
     for name in ("xml.dom.minidom", "sqlite3", "torch.distributions", "torch.utils.data"):
@@ -270,38 +277,7 @@ def self_test() -> dict[str, Any]:
     return {"v": FRAME_VERSION, "phase": "probe", "blocked": results, "imports": imports, "uid": os.getuid()}
 
 
-_PREFAULT = """
-import torch
-x = torch.tensor([0.5, 2.0], requires_grad=True)
-y = (torch.sin(x) * x ** 2 + 3 * x + 1).sum()
-y.backward(retain_graph=True)
-g, = torch.autograd.grad(y, x)
-h = x * 2
-h.retain_grad()
-(h ** 2).mean().backward()
-w = torch.ones(4, 3, requires_grad=True)
-torch.nn.functional.relu(torch.nn.functional.linear(torch.ones(5, 3), w)).pow(2).mean().backward()
-with torch.no_grad():
-    z = x.detach() * 2
-x.grad.zero_()
-v = float(x.grad.sum().item())
-text = f"{x} {y} {x.grad} {g!r} {z} {v} {x.requires_grad} {torch.ones(2, 3)} {torch.arange(3)}"
-"""
-
-
-def _prefault() -> None:
-    """Run a typical job once, unobserved, before any learner code arrives.
-
-    A forked child pays a copy-on-write fault for every page it first writes;
-    doing that here, while the child waits in the pool, takes most of it off the
-    critical path. Uses no random numbers, so it changes no state a job can see.
-    """
-    namespace: dict[str, Any] = {"__builtins__": builtins}
-    exec(compile(_PREFAULT, "<prefault>", "exec"), namespace)  # noqa: S102 - our own constant
-    frame = {"observations": [observe_target(t, namespace) for t in ("x.grad", "h.grad", "g", "v", "z", "q")]}
-    protocol.encode(frame)
-
-
+# -- main ---------------------------------------------------------------------------------------------
 def _fresh_stdio() -> None:
     out = io.TextIOWrapper(
         io.FileIO(STDOUT_FD, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
@@ -312,56 +288,86 @@ def _fresh_stdio() -> None:
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
 
 
-def _close_output() -> None:
-    """Flush and close the output pipe, so the zygote sees its end before the frame."""
-    for stream in (sys.__stdout__,):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - learner code may have closed or replaced it
-            pass
-    devnull = os.open("/dev/null", os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-
 def main(spec: dict[str, Any]) -> None:
-    """Harden, report ready, run one job, report, exit. Never returns."""
+    """Harden, warm up, report ready, take one job, lock down, run it, report, exit. Never returns."""
     exit_ = _exit
     code = 70
-    token = None
     try:
         _fresh_stdio()
+        layers = Layers(spec["require"])
         try:
-            layers = harden(spec)
+            statm = harden(spec, layers)
+            thread = LearnerThread(jobs=2)
+            try:
+                install_seccomp = seccomp.prepare(os.getpid())
+                layers.record("seccomp", True, seccomp.summary() + "; installed on both threads when the job "
+                              "arrives, once its limits are set")
+            except OSError as exc:
+                install_seccomp = None
+                layers.record("seccomp", False, exc.strerror or str(exc))
+            trusted = guard.install()
+            guard.neutralise_signals()
+            guard.block_operator_registration()
+            guard.scrub_modules()
+            layers.record("in_process_guard", True, "learner code on its own thread; an audit hook; private copies "
+                          "of the grader's reading code; the grader's modules hidden")
         except HardeningError as exc:
             protocol.write_frame(RESULT_FD, {"ready": False, "error": str(exc)})
             return
-        vm_base = int(layers.pop("_vm_base")["detail"])
-        _prefault()
-        protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers})
+        report = guard.private_copy(observe)
+        warm_up, warm_metas = _job_tuple("", stage.PREFAULT, list(stage.PREFAULT_TARGETS), b"")
+        thread.serve(warm_up)
+        report.prefault(thread.slot, warm_metas)
+        protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers.report})
+
         job = protocol.read_frame(JOB_FD, JOB_LIMIT)
         os.close(JOB_FD)
-        # The client's per-job token marks the frame as written by this code, not by
-        # learner code that wrote a frame of its own to the result pipe and left through
-        # os._exit. It is never handed to learner code (which could still dig it out of
-        # this interpreter's memory: it stops forgeries, not a determined cheat).
+        if job.get("op") == "run":
+            job_limits = job["limits"]
+            limits.set_job_rlimits(vm_base=namespaces.statm_bytes(statm), used_cpu=time.process_time(),
+                                   memory_mb=int(job_limits["memory_mb"]), cpu_seconds=float(job_limits["cpu_seconds"]))
+        os.close(statm)
+        if install_seccomp is not None:
+            trusted(install_seccomp)
+        if job.get("op") == "probe":
+            frame = self_test(trusted)
+            observe.close_output()
+            protocol.write_frame(RESULT_FD, frame)
+            code = 0
+            return
+        # The client's per-job token marks the frame as written by this code. It lives only in
+        # this thread's locals from here on: nothing the learner's thread holds leads to it.
         token = job.pop("token", None)
-        headroom = spec["limits"]["memory_headroom_mb"] * MiB
-        frame = self_test() if job.get("op") == "probe" else run_job(job, vm_base, headroom)
+        head = {"v": FRAME_VERSION, "phase": "report_failed"}
         if token is not None:
-            frame["token"] = token
-        _close_output()
-        protocol.write_frame(RESULT_FD, frame)
-        os.close(RESULT_FD)
-        code = 0
-    except BaseException as exc:  # noqa: BLE001 - a fault of ours: say so if the channel still works
+            head["token"] = token
+        fallback = report.frame_bytes(head)
         try:
-            internal = {"v": FRAME_VERSION, "phase": "internal", "detail": repr(exc)[:500]}
-            if token is not None:
-                internal["token"] = token
-            protocol.write_frame(RESULT_FD, internal)
+            learner_job, metas = _job_tuple(job.get("setup") or "", job["code"], list(job["targets"]), RUNNING)
+        except (SyntaxError, SetupSyntaxError) as exc:
+            if isinstance(exc, SetupSyntaxError):
+                head["phase"] = "setup_error"
+                head["error"] = {"type": "SyntaxError", "message": str(exc), "traceback": str(exc), "line": None,
+                                 "phase": "compile", "memory": False}
+            else:
+                head["phase"] = "syntax_error"
+                head["error"] = _syntax_error(exc, job["code"])
+            observe.close_output()
+            protocol.write_frame(RESULT_FD, head)  # no learner code has run: the ordinary encoder is safe
+            code = 0
+            return
+        thread.slot[0] = learner_job
+        current_frames = sys._current_frames
+        report.finish(thread.start, thread.done, thread.slot, metas, token, trusted, current_frames,
+                      thread.ident, thread.park_code, thread.park_lineno, fallback)
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - a fault of ours (before the learner's code): say so
+        try:
+            protocol.write_frame(RESULT_FD, {"v": FRAME_VERSION, "phase": "internal", "detail": repr(exc)[:500]})
         except BaseException:  # noqa: BLE001
             pass
     finally:
         exit_(code)
+
+
+__all__ = ["main", "HardeningError", "RUNNING"]

@@ -18,8 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import protocol, schema
+from . import limits, protocol, schema
 from .jobs import Job, RunOutcome
+from .policy import REQUIRED_LAYERS, missing
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +37,13 @@ ZYGOTE_ENV = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
+    # libgomp reads this at load time only: torch.set_num_threads(2) in learner code would
+    # otherwise make OpenMP try to start a thread, which seccomp refuses, and exit the child.
+    "OMP_THREAD_LIMIT": "1",
     "MALLOC_ARENA_MAX": "2",
 }
 REPLY_LIMIT = 8 << 20
 REPLY_GRACE_SECONDS = 10.0
-REQUIRED_LAYERS = ("seccomp", "landlock", "rlimits")
 
 
 class SandboxFault(Exception):
@@ -116,6 +119,10 @@ class Sandbox:
                 self._process.kill()
                 self._process.wait()
             self._process = None
+        cgroup = self.hello.get("cgroup")
+        if isinstance(cgroup, str):
+            # Every process in it died with the zygote's pid namespace: only empty cgroups are left.
+            limits.remove_group(cgroup)
 
     @property
     def zygote_pid(self) -> int | None:
@@ -123,8 +130,7 @@ class Sandbox:
 
     def missing_layers(self) -> list[str]:
         """Required isolation layers that are not active in this zygote's children."""
-        layers = self.hello.get("layers", {})
-        return [name for name in self.require if not layers.get(name, {}).get("active")]
+        return missing(self.hello.get("layers", {}), self.require)
 
     # -- jobs -----------------------------------------------------------------
     def _receive(self, timeout: float) -> dict[str, Any]:
@@ -215,6 +221,8 @@ def _outcome(reply: dict[str, Any], n_targets: int, token: str) -> RunOutcome:
         frame=frame,
         frame_error=frame_error,
         killed_for=killed_for,
+        started=reply.get("started") is True,
+        memory=reply.get("memory") if isinstance(reply.get("memory"), dict) else None,
         exit_code=reply.get("exit_code"),
         exit_signal=reply.get("exit_signal"),
         cpu_seconds=reply.get("cpu_seconds"),

@@ -29,7 +29,6 @@ VERDICTS = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, REJECTED
 # before it ran, and never a fault of the sandbox.
 ATTEMPT_VERDICTS = tuple(v for v in VERDICTS if v not in (REJECTED, INTERNAL_ERROR))
 
-_MEMORY_MESSAGES = ("can't allocate memory", "cannot allocate memory", "out of memory", "bad_alloc")
 _FILE_ERRNOS = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT}
 
 
@@ -76,10 +75,10 @@ def _signal_name(number: int) -> str:
 
 
 def _exception_verdict(error: dict[str, Any]) -> str:
-    kind, message = error["type"], error["message"].lower()
-    if kind == "MemoryError" or (kind in ("RuntimeError", "OSError") and any(m in message for m in _MEMORY_MESSAGES)):
+    """From facts the grader established itself: never from a class name the learner chose."""
+    if error.get("memory"):
         return MEMORY_LIMIT
-    if kind in ("OSError", "PermissionError") and error.get("errno") in _FILE_ERRNOS:
+    if error.get("errno") in _FILE_ERRNOS:
         return OUTPUT_LIMIT
     return ERROR
 
@@ -94,9 +93,23 @@ def _error_text(status: str, error: dict[str, Any], limits: Limits) -> str:
     return error["traceback"]
 
 
+def _memory_hit(outcome: RunOutcome) -> bool:
+    """The child's memory cgroup killed it for going over the budget (the kernel's word, not the child's)."""
+    return bool(outcome.memory and outcome.memory.get("oom_kill", 0) > 0)
+
+
+def _memory_text(limits: Limits) -> str:
+    return f"Your code ran out of its {limits.memory_mb} MB memory budget and was stopped."
+
+
 def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, Any]], *,
           limits: Limits, reveal_expected: bool) -> Grade:
-    """The verdict for one run. reference holds one observation per check, in order."""
+    """The verdict for one run. reference holds one observation per check, in order.
+
+    internal_error only where the grader failed: before the child's marker said
+    the learner's code had started, or in the exercise's own setup. Anything
+    that happens to the process after the marker is the learner's doing.
+    """
     grade = Grade(status=ERROR, stdout=outcome.output, duration_ms=outcome.wall_ms)
     if outcome.output_bytes > len(outcome.output.encode()):
         grade.stdout += f"\n[output truncated: {outcome.output_bytes} bytes in all]"
@@ -110,18 +123,12 @@ def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, An
     elif outcome.killed_for == "frame" or outcome.frame_error:
         grade.error = "Your code wrote to the grader's result channel, so its result cannot be trusted."
     elif frame is not None:
-        phase = frame["phase"]
-        if phase == "done":
-            return _score(grade, checks, reference, frame["observations"], reveal_expected)
-        if phase in ("syntax_error", "code_error"):
-            error = frame["error"]
-            grade.status = _exception_verdict(error) if phase == "code_error" else ERROR
-            grade.error, grade.error_line = _error_text(grade.status, error, limits), error["line"]
-        elif phase == "setup_error":
-            grade.status = INTERNAL_ERROR
-            grade.error = "The exercise's own setup code failed; this is not your fault: " + frame["error"]["message"]
-        else:
-            grade.status, grade.error = INTERNAL_ERROR, "The grader failed while running your code; this is not your fault."
+        _judge_frame(grade, frame, outcome, checks, reference, limits, reveal_expected)
+    elif not outcome.started:
+        grade.status = INTERNAL_ERROR
+        grade.error = "The grader's sandbox stopped before your code ran; this is not your fault."
+    elif _memory_hit(outcome):
+        grade.status, grade.error = MEMORY_LIMIT, _memory_text(limits)
     elif outcome.exit_signal is not None:
         name = _signal_name(outcome.exit_signal)
         over_cpu = outcome.cpu_seconds is not None and outcome.cpu_seconds >= limits.cpu_seconds
@@ -136,6 +143,38 @@ def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, An
         grade.error = (f"Your code ended the process (exit status {outcome.exit_code}) before the checks "
                        "could run; remove the call to os._exit() or similar.")
     return grade
+
+
+def _judge_frame(grade: Grade, frame: dict[str, Any], outcome: RunOutcome, checks: list[Check],
+                 reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool) -> None:
+    phase = frame["phase"]
+    if phase == "done":
+        _score(grade, checks, reference, frame["observations"], reveal_expected)
+    elif phase in ("syntax_error", "code_error"):
+        error = frame["error"]
+        grade.status = _exception_verdict(error) if phase == "code_error" else ERROR
+        grade.error, grade.error_line = _error_text(grade.status, error, limits), error["line"]
+    elif phase == "target_error":
+        error = frame["error"]
+        grade.error = (f"Reading `{frame['target']}` after your code ran raised {error['type']}"
+                       + (f": {error['message']}" if error["message"] else "")
+                       + " — the checks could not read your result.")
+    elif phase == "report_failed":
+        if _memory_hit(outcome):
+            grade.status, grade.error = MEMORY_LIMIT, _memory_text(limits)
+        else:
+            grade.error = ("Your code left the interpreter unable to report its results (it used up the memory "
+                           "the grader needs to read them, or broke the interpreter).")
+    elif phase == "unfinished":
+        grade.error = ("Your code was still running something when it ended (a callback or a finalizer), so its "
+                       "results could not be read safely.")
+    elif phase == "setup_error":
+        grade.status = INTERNAL_ERROR
+        grade.error = "The exercise's own setup code failed; this is not your fault: " + frame["error"]["message"]
+    elif outcome.started:
+        grade.error = "Your code broke the grader's reading of its results."
+    else:
+        grade.status, grade.error = INTERNAL_ERROR, "The grader failed while running your code; this is not your fault."
 
 
 def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],

@@ -59,6 +59,8 @@ class RunOutcome:
     frame: dict[str, Any] | None
     frame_error: str | None
     killed_for: str | None
+    started: bool  # the learner's code had started (the child wrote its marker)
+    memory: dict[str, int] | None  # the child's memory-cgroup events (failcnt, oom_kill), when it was waited for
     exit_code: int | None
     exit_signal: int | None
     cpu_seconds: float | None

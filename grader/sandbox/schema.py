@@ -11,8 +11,9 @@ from typing import Any
 
 from .protocol import FrameError
 
-PHASES = {"done", "setup_error", "syntax_error", "code_error", "internal", "probe"}
-KINDS = {"none", "bool", "int", "float", "tensor", "sequence", "other", "missing"}
+PHASES = {"done", "setup_error", "syntax_error", "code_error", "target_error", "report_failed", "unfinished",
+          "internal", "probe"}
+KINDS = {"none", "bool", "int", "float", "tensor", "sequence", "other", "missing", "oversized"}
 NONFINITE = {"nan", "inf", "-inf"}
 
 
@@ -53,7 +54,10 @@ def validate_observation(obs: Any, depth: int = 0) -> None:
         allowed |= {"value"}
         _require(_is_number(obs.get("value")), "float observation needs a number")
     elif kind == "tensor":
-        allowed |= {"dtype", "shape", "numel", "requires_grad", "is_leaf", "grad_fn", "values"}
+        allowed |= {"dtype", "shape", "numel", "requires_grad", "is_leaf", "grad_fn", "values", "subclass"}
+        if "subclass" in obs:
+            _check_str(obs["subclass"], 80, "subclass")
+            _require(obs.get("values") is None, "a tensor subclass is observed without values")
         _check_str(obs.get("dtype"), 40, "dtype")
         shape = obs.get("shape")
         _require(type(shape) is list and len(shape) <= 16 and all(_is_int(n) and n >= 0 for n in shape), "bad shape")
@@ -81,12 +85,17 @@ def validate_observation(obs: Any, depth: int = 0) -> None:
     elif kind == "missing":
         allowed |= {"error"}
         _check_str(obs.get("error"), 400, "error")
+    elif kind == "oversized":
+        allowed |= {"bytes"}
+        _require(_is_int(obs.get("bytes")) and obs["bytes"] >= 0, "oversized needs a byte count")
     _require(set(obs) <= allowed, f"unexpected fields in a {kind} observation")
 
 
 def validate_error(err: Any) -> None:
     _require(type(err) is dict, "error must be an object")
-    _require(set(err) <= {"type", "message", "traceback", "line", "phase", "errno"}, "unexpected error fields")
+    _require(set(err) <= {"type", "message", "traceback", "line", "phase", "errno", "memory"},
+             "unexpected error fields")
+    _require(err.get("memory") is None or type(err["memory"]) is bool, "memory must be a bool")
     _check_str(err.get("type"), 200, "error type")
     _check_str(err.get("message"), 2000, "error message")
     _check_str(err.get("traceback"), 8000, "traceback")
@@ -110,9 +119,12 @@ def validate_frame(frame: Any, n_targets: int) -> dict[str, Any]:
                  "there must be one observation per target")
         for obs in observations:
             validate_observation(obs)
-    elif phase in ("setup_error", "syntax_error", "code_error"):
+    elif phase in ("setup_error", "syntax_error", "code_error", "target_error"):
         allowed.add("error")
         validate_error(frame.get("error"))
+        if phase == "target_error":
+            allowed.add("target")
+            _check_str(frame.get("target"), 200, "target")
     elif phase == "internal":
         allowed.add("detail")
         _check_str(frame.get("detail"), 600, "detail")

@@ -1,69 +1,54 @@
-"""The zygote: a long-lived process with torch imported, forking one hardened
-child per job.
+"""The zygote: a long-lived process with torch imported that serves jobs, one at a time.
 
 It is started by the client (`client.py`) with a scrubbed environment and never
-imports Django, so a forked child inherits no secret. As root it first moves
-into new pid and mount namespaces: it becomes pid 1 of its own pid namespace
-(its death kills every child), mounts a private /proc showing only its
-children, a size-capped tmpfs on /tmp for scratch folders, and, when the
-interpreter lives under a directory an unprivileged uid cannot enter (here
-/root, mode 700), a view of that directory exposing only the interpreter.
+imports Django, so no secret can reach it. As root it moves into new pid and
+mount namespaces (pid 1 of its own pid namespace: its death kills every child),
+makes a memory cgroup for its children, warms torch up, pivots into the
+minimal root (namespaces.py) and forks the template (template.py), from which
+every graded child is forked. Children are prepared ahead of time: a small
+pool of them harden and warm up while the zygote waits for work, so a job
+only pays for sending its code.
 
-Jobs arrive as frames on a Unix socket (descriptor given on the command line)
-and are served one at a time. A small pool of children is forked and hardened
-ahead of time, so a job only pays for sending its code.
+Jobs arrive as frames on a Unix socket (descriptor given on the command line).
+For each, the zygote takes a ready child, sets the job's CPU and memory limits
+on it from outside, sends it the job over the child's own pipe and collects
+its output and result frame. A fault while serving a job costs that job only.
 """
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import select
-import shutil
 import signal
-import site
-import stat
+import socket
 import sys
-import sysconfig
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import _linux, child, protocol
+from . import child, limits, namespaces, policy, protocol, template
+from .limits import CgroupUnavailable, MemoryCgroups
 
 REQUEST_LIMIT = 4 << 20
 RESULT_LIMIT = 4 << 20
 OUTPUT_KEEP = 32 << 10
 OUTPUT_FLOOD = 1 << 20
 READY_TIMEOUT = 10.0
-SCRATCH_ROOT_PRIVATE = "/tmp"
+TEMPLATE_TIMEOUT = 10.0
 UID_BASE = 200_000
 UID_RANGE = 1 << 20
-
-CHILD_LIMITS = {
-    "nofile": 64,
-    "fsize": 16 << 20,
-    "nproc": 64,
-    "max_cpu_seconds": 10,
-    "max_memory_mb": 1024,
-    "memory_headroom_mb": 64,
-}
-SYSTEM_READ_PATHS = [
-    "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/share/zoneinfo",
-    "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random", "/dev/zero",
-    "/sys/devices/system/cpu",
-]
-WRITE_PATHS = ["/dev/null"]
 
 
 @dataclass
 class Prepared:
-    pid: int
+    id: int
     job_w: int
     result_r: int
     out_r: int
-    scratch: str
-    reaped: bool = False
+    pid: int | None = None
+    hello: dict[str, Any] | None = None
 
 
 def _log(message: str) -> None:
@@ -71,188 +56,152 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
-def interpreter_paths() -> list[str]:
-    """What the child must read to import the standard library and site-packages."""
-    paths = {os.path.join(sys.base_prefix, "lib"), *site.getsitepackages()}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        paths.add(sysconfig.get_paths()[key])
-    return sorted(p for p in paths if os.path.isdir(p))
+class TemplateLink:
+    """The zygote's end of the template's socket: fork requests out, fork and exit reports in."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.forked: dict[int, int | str] = {}  # child id -> pid, or the error
+        self.exits: dict[int, dict[str, Any]] = {}  # pid -> exit report
 
-def _blocking_ancestor(path: str) -> str | None:
-    """The outermost directory on path that others may not enter, if any."""
-    current = "/"
-    for part in path.strip("/").split("/")[:-1]:
-        current = os.path.join(current, part)
-        if not os.stat(current).st_mode & stat.S_IXOTH:
-            return current
-    return None
+    def request(self, spec: dict[str, Any], fds: list[int]) -> None:
+        socket.send_fds(self.sock, [json.dumps({"op": "fork", "spec": spec}).encode()], fds)
 
+    def _receive(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        data = self.sock.recv(template.PACKET)
+        if not data:
+            raise RuntimeError("the template is gone")
+        message = json.loads(data)
+        if "forked" in message:
+            self.forked[message["id"]] = message["forked"] or message.get("error", "fork failed")
+        elif "exited" in message:
+            self.exits[message["exited"]] = message
+        return True
 
-def _within(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
+    def drain(self) -> None:
+        while self._receive(0):
+            pass
 
+    def pid_of(self, child_id: int) -> int:
+        deadline = time.monotonic() + TEMPLATE_TIMEOUT
+        while child_id not in self.forked:
+            if not self._receive(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError("the template did not report a fork in time")
+        pid = self.forked.pop(child_id)
+        if isinstance(pid, str):
+            raise RuntimeError(pid)
+        return pid
 
-def cover_with_tmpfs(directory: str, keep: list[str], options: str) -> None:
-    """Mount an empty tmpfs on directory, keeping the subtrees in keep where they were.
-
-    The subtrees are cloned first (open_tree), the tmpfs hides everything else,
-    and the clones are mounted back at their old paths: what lies beside them in
-    directory is gone from this mount namespace only.
-    """
-    inside = sorted({p for p in keep if _within(p, directory) and p != directory})
-    outermost = [p for p in inside if not any(q != p and _within(p, q) for q in inside)]
-    clones = [(p, _linux.open_tree(p, _linux.OPEN_TREE_CLONE | _linux.OPEN_TREE_CLOEXEC | _linux.AT_RECURSIVE))
-              for p in outermost]
-    _linux.mount("tmpfs", directory, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, options)
-    for path, fd in clones:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        _linux.move_mount(fd, path)
-        os.close(fd)
-
-
-def expose_interpreter(paths: list[str]) -> list[str]:
-    """Make paths reachable by an unprivileged uid without loosening anything else.
-
-    Each directory that blocks the way (e.g. /root, mode 700) is covered with an
-    empty tmpfs that keeps only the interpreter's subtrees: the child sees the
-    interpreter and nothing else of /root.
-    """
-    blockers = sorted({b for b in map(_blocking_ancestor, paths) if b})
-    for blocker in blockers:
-        cover_with_tmpfs(blocker, paths, "mode=0755,size=1m")
-    return blockers
+    def exit_of(self, pid: int, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while pid not in self.exits:
+            if not self._receive(max(0.0, deadline - time.monotonic())):
+                return None
+        return self.exits.pop(pid)
 
 
 class Zygote:
-    def __init__(self, channel: int, pool_size: int, namespaces: dict[str, Any]) -> None:
+    def __init__(self, channel: int, pool_size: int, link: TemplateLink, cgroups: MemoryCgroups | None,
+                 base_spec: dict[str, Any]) -> None:
         self.channel = channel
         self.pool_size = pool_size
-        self.namespaces = namespaces
+        self.link = link
+        self.cgroups = cgroups
+        self.base_spec = base_spec
         self.pool: list[Prepared] = []
-        self.finished: list[Prepared] = []
         self.require: list[str] = []
-        self.read_paths = interpreter_paths() + SYSTEM_READ_PATHS
-        self.scratch_root = namespaces["scratch_root"]
+        self.next_id = 0
 
-    # -- children ---------------------------------------------------------
-    def _spec(self) -> dict[str, Any]:
+    # -- children ---------------------------------------------------------------------
+    def request_child(self) -> Prepared:
+        self.next_id += 1
         uid = UID_BASE + secrets.randbelow(UID_RANGE) if os.geteuid() == 0 else None
-        return {
-            "scratch": os.path.join(self.scratch_root, f"job-{secrets.token_hex(8)}"),
-            "uid": uid,
-            "gid": uid,
-            "read_paths": self.read_paths,
-            "write_paths": WRITE_PATHS,
-            "require": self.require,
-            "limits": CHILD_LIMITS,
-            **{k: self.namespaces[k] for k in (
-                "pid_namespace", "pid_namespace_detail", "mount_namespace", "mount_namespace_detail")},
-        }
-
-    def fork_child(self) -> Prepared:
-        spec = self._spec()
+        spec = {**self.base_spec, "id": self.next_id, "uid": uid, "gid": uid, "require": self.require}
         job_r, job_w = os.pipe2(os.O_CLOEXEC)
         result_r, result_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # the child: whatever happens, it leaves through os._exit
-            exit_ = os._exit
-            try:
-                devnull = os.open("/dev/null", os.O_RDONLY)
-                # Move the ends out of the way first, so no dup2 clobbers another.
-                high = [os.dup2(fd, 100 + i) for i, fd in enumerate((devnull, out_w, job_r, result_w))]
-                for target, source in ((0, high[0]), (1, high[1]), (2, high[1]), (3, high[2]), (4, high[3])):
-                    os.dup2(source, target)
-                _linux.close_range(5)
-                child.main(spec)
-            finally:
-                exit_(70)
-        for fd in (job_r, result_w, out_w):
-            os.close(fd)
-        return Prepared(pid, job_w, result_r, out_r, spec["scratch"])
+        try:
+            self.link.request(spec, [job_r, result_w, out_w])
+        finally:
+            for fd in (job_r, result_w, out_w):
+                os.close(fd)
+        return Prepared(self.next_id, job_w, result_r, out_r)
 
-    def take(self) -> tuple[Prepared, dict[str, Any]]:
-        """The first pool child to be ready (forking one if the pool is empty)."""
+    def take(self) -> Prepared:
+        """The first pool child to be ready (asking for one if the pool is empty)."""
         if not self.pool:
-            self.pool.append(self.fork_child())
+            self.pool.append(self.request_child())
         ready, _, _ = select.select([p.result_r for p in self.pool], [], [], READY_TIMEOUT)
         prepared = next((p for p in self.pool if p.result_r in ready), self.pool[0])
         self.pool.remove(prepared)
         try:
+            prepared.pid = self.link.pid_of(prepared.id)
+        except RuntimeError as exc:
+            prepared.hello = {"ready": False, "error": str(exc)}
+            return prepared
+        try:
             if not ready:
                 raise protocol.FrameError("the child did not get ready in time")
-            hello = protocol.read_frame(prepared.result_r, 1 << 16)
+            prepared.hello = protocol.read_frame(prepared.result_r, 1 << 16)
         except protocol.FrameError as exc:
-            hello = {"ready": False, "error": str(exc)}
-        return prepared, hello
+            prepared.hello = {"ready": False, "error": str(exc)}
+        return prepared
 
     def dispose(self, prepared: Prepared) -> None:
         for fd in (prepared.job_w, prepared.result_r, prepared.out_r):
             if fd >= 0:
                 os.close(fd)
-        if not prepared.reaped:
+        if prepared.pid is not None:
             self._kill(prepared.pid)
-        self.finished.append(prepared)
 
-    def housekeeping(self, block: bool = False) -> None:
-        """Reap finished children, remove their scratch folders, refill the pool.
-
-        Never waits for a dying child (tearing down a torch-sized address space
-        takes milliseconds). Always refills the whole pool, even when the next
-        request is already waiting: the children then harden on the other core
-        while this one serves, and take() hands out whichever is ready first.
-        (Measured: back-to-back p50 11.8 ms, against 17.7 ms when refilling was
-        put off while a request waited.)
-        """
-        still_dying = []
-        for prepared in self.finished:
-            if not prepared.reaped:
-                try:
-                    pid, _ = os.waitpid(prepared.pid, 0 if block else os.WNOHANG)
-                except ChildProcessError:
-                    pid = prepared.pid
-                if pid == 0:
-                    # Killed, but still tearing down: it runs no more code, so empty its
-                    # scratch folder now rather than after the reap. Otherwise a job that
-                    # filled the shared /tmp (inode or size cap) still fills it while the
-                    # pool is refilled and the next job runs: the next child cannot create
-                    # its scratch folder, or the next learner's writes fail with ENOSPC.
-                    # Removed once more after the reap, for anything a call in flight made.
-                    shutil.rmtree(prepared.scratch, ignore_errors=True)
-                    still_dying.append(prepared)
-                    continue
-            shutil.rmtree(prepared.scratch, ignore_errors=True)
-        self.finished = still_dying
+    def housekeeping(self) -> None:
+        """Read the template's reports and top the pool up (the template forks while we serve)."""
+        self.link.drain()
+        self.link.exits.clear()  # exits of children nobody waits for
         while len(self.pool) < self.pool_size:
-            self.pool.append(self.fork_child())
+            self.pool.append(self.request_child())
 
-    # -- jobs -------------------------------------------------------------
+    # -- jobs -------------------------------------------------------------------------
     def run(self, request: dict[str, Any], op: str = "run") -> dict[str, Any]:
         started = time.perf_counter()
-        prepared, hello = self.take()
+        prepared = self.take()
+        hello = prepared.hello or {}
         if not hello.get("ready"):
             self.dispose(prepared)
             reason = hello.get("error") or hello.get("detail") or "no reason given"
             return {"ok": False, "error": f"child hardening failed: {reason}"}
-        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "limits", "token") if k in request}}
+        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "token", "limits") if k in request}}
+        job_limits = request.get("limits", {})
         try:
+            if op == "run":
+                self._limit(prepared, hello, job_limits)
             protocol.write_frame(prepared.job_w, job)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.dispose(prepared)
             return {"ok": False, "error": f"could not hand the job to the child: {exc}"}
         os.close(prepared.job_w)
         prepared.job_w = -1
-        wall = float(request.get("limits", {}).get("wall_seconds", 5.0))
+        wall = float(job_limits.get("wall_seconds", 5.0))
         reply = self._collect(prepared, deadline=time.monotonic() + wall)
         reply["layers"] = hello["layers"]
         reply["wall_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return reply
 
+    def _limit(self, prepared: Prepared, hello: dict[str, Any], job_limits: dict[str, Any]) -> None:
+        """The job's memory budget on the child's cgroup (the child lowers its own rlimits)."""
+        memory_mb = int(job_limits.get("memory_mb", limits.MAX_MEMORY_MB))
+        if not 0 < memory_mb <= limits.MAX_MEMORY_MB:
+            raise ValueError(f"memory limit out of range: {memory_mb} MB")
+        if self.cgroups is not None and hello["layers"].get("memory_cgroup", {}).get("active"):
+            self.cgroups.limit_job(template._cgroup_name(prepared.id), memory_mb)
+
     def _collect(self, prepared: Prepared, deadline: float) -> dict[str, Any]:
         for fd in (prepared.result_r, prepared.out_r):
             os.set_blocking(fd, False)
-        frame = protocol.FrameBuffer(RESULT_LIMIT)
+        frame = protocol.FrameBuffer(RESULT_LIMIT + len(child.RUNNING))
         output = bytearray()
         output_total = 0
         open_fds = {prepared.result_r, prepared.out_r}
@@ -283,19 +232,27 @@ class Zygote:
                     killed_for = "frame"
             if killed_for:
                 break
-        exit_code = exit_signal = cpu_seconds = None
+        # The marker the child's own code wrote just before the learner's code started.
+        started = bytes(frame.data[: len(child.RUNNING)]) == child.RUNNING
+        if started:
+            del frame.data[: len(child.RUNNING)]
+        exit_code = exit_signal = cpu_seconds = memory = None
+        assert prepared.pid is not None
         if frame.complete and not killed_for:
-            # The child is done; it need not be waited for before replying.
-            self._kill(prepared.pid)
+            self._kill(prepared.pid)  # the child is done; it need not be waited for before replying
         else:
-            # No usable frame: the exit status tells what happened. A child that
-            # closed its result pipe but lingers gets what is left of its wall time.
-            if not killed_for and not self._exits_within(prepared.pid, deadline - time.monotonic()):
-                killed_for = "wall"
+            # No usable frame: the exit status tells what happened. A child that closed its
+            # result pipe but lingers gets what is left of its wall time.
+            report = None
+            if not killed_for:
+                report = self.link.exit_of(prepared.pid, deadline - time.monotonic())
+                killed_for = "wall" if report is None else None
             self._kill(prepared.pid)
-            _, status, usage = os.wait4(prepared.pid, 0)
-            prepared.reaped = True
-            cpu_seconds = usage.ru_utime + usage.ru_stime
+            if report is None:
+                report = self.link.exit_of(prepared.pid, TEMPLATE_TIMEOUT)
+            if report is None:
+                raise RuntimeError("the template did not report a killed child's exit")
+            status, cpu_seconds, memory = report["status"], report["cpu"], report["memory"]
             if os.WIFSIGNALED(status):
                 exit_signal = os.WTERMSIG(status)
             elif os.WIFEXITED(status):
@@ -307,14 +264,17 @@ class Zygote:
                 output += chunk[: OUTPUT_KEEP - len(output)]
         except OSError:
             pass
+        prepared.pid = None  # killed above, and reaped by the template
         self.dispose(prepared)
         return {
             "ok": True,
             "frame": base64.b64encode(bytes(frame.data)).decode() if frame.data else None,
+            "started": started,
             "killed_for": killed_for,
             "exit_code": exit_code,
             "exit_signal": exit_signal,
             "cpu_seconds": cpu_seconds,
+            "memory": memory,
             "output": output.decode("utf-8", errors="replace"),
             "output_bytes": output_total,
         }
@@ -326,15 +286,6 @@ class Zygote:
         except ProcessLookupError:
             pass
 
-    @staticmethod
-    def _exits_within(pid: int, timeout: float) -> bool:
-        pidfd = os.pidfd_open(pid)
-        try:
-            ready, _, _ = select.select([pidfd], [], [], max(0.0, timeout))
-            return bool(ready)
-        finally:
-            os.close(pidfd)
-
     def serve(self) -> None:
         while True:
             try:
@@ -342,64 +293,33 @@ class Zygote:
             except protocol.FrameError:
                 return  # the client went away: pid 1 exiting takes every child with it
             op = request.get("op")
-            if op == "run":
-                reply = self.run(request)
-            elif op == "probe":
-                reply = self.run({"limits": {"wall_seconds": 10}}, op="probe")
-            elif op == "ping":
-                reply = {"ok": True, "pid": os.getpid(), "pool": len(self.pool)}
-            elif op == "stop":
-                return
-            else:
-                reply = {"ok": False, "error": f"unknown op {op!r}"}
+            try:
+                if op == "run":
+                    reply = self.run(request)
+                elif op == "probe":
+                    reply = self.run({"limits": {"wall_seconds": 10}}, op="probe")
+                elif op == "ping":
+                    reply = {"ok": True, "pid": os.getpid(), "pool": len(self.pool)}
+                elif op == "stop":
+                    return
+                else:
+                    reply = {"ok": False, "error": f"unknown op {op!r}"}
+            except RuntimeError as exc:
+                if "template" in str(exc):
+                    raise  # no more children can be made: let the client start a new zygote
+                reply = {"ok": False, "error": f"the zygote failed this job: {exc}"}
+            except Exception as exc:  # noqa: BLE001 - a fault costs its own job, never the zygote
+                reply = {"ok": False, "error": f"the zygote failed this job: {exc!r}"}
             try:
                 protocol.write_frame(self.channel, reply)
             except OSError:
                 return  # the client died while the job ran (its worker was killed): nothing to answer
-            self.housekeeping()
-
-
-def _enter_namespaces() -> dict[str, Any]:
-    """As root: new pid and mount namespaces; returns what the zygote got.
-
-    Returns in the process that is to become the zygote: pid 1 of the new pid
-    namespace. The original process stays behind as a thin waiter so that the
-    client's handle on it ends when the zygote ends.
-    """
-    info: dict[str, Any] = {
-        "pid_namespace": False, "pid_namespace_detail": "not root: shares the worker's pid namespace",
-        "mount_namespace": False, "mount_namespace_detail": "not root: shares the worker's mounts",
-        "scratch_root": None, "exposed": [],
-    }
-    if os.geteuid() != 0:
-        return info
-    _linux.unshare(_linux.CLONE_NEWNS | _linux.CLONE_NEWPID)
-    _linux.mount(None, "/", None, _linux.MS_REC | _linux.MS_PRIVATE, None)
-    pid = os.fork()
-    if pid:
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for fd in range(3, 256):
             try:
-                os.close(fd)
-            except OSError:
-                pass
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    _linux.mount("proc", "/proc", "proc", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC, None)
-    # Scratch folders live on a private, size-capped /tmp. It must not hide the
-    # interpreter: a checkout (and its .venv) may itself live under /tmp.
-    cover_with_tmpfs(SCRATCH_ROOT_PRIVATE, interpreter_paths(), "size=256m,nr_inodes=16384,mode=1777")
-    info.update(
-        pid_namespace=True, pid_namespace_detail="the zygote is pid 1 of its own pid namespace; /proc shows only it and its children",
-        mount_namespace=True, mount_namespace_detail="private mounts: own /proc, tmpfs /tmp (256 MiB)",
-        scratch_root=SCRATCH_ROOT_PRIVATE,
-    )
-    info["exposed"] = expose_interpreter(interpreter_paths())
-    if info["exposed"]:
-        info["mount_namespace_detail"] += f", {', '.join(info['exposed'])} shows only the interpreter"
-    return info
+                self.housekeeping()
+            except RuntimeError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                _log(f"housekeeping failed: {exc!r}")
 
 
 def _warm_up() -> str:
@@ -424,7 +344,7 @@ def _warm_up() -> str:
     x.tolist()
     str(x), repr(model[0].weight), str(torch.arange(3))  # tensor printing imports and caches lazily
     for name in ("math", "random", "itertools", "functools", "collections", "json", "traceback", "socket",
-                 "numpy"):
+                 "numpy", "torch.nn.functional", "torch.optim"):
         try:
             __import__(name)
         except ImportError:
@@ -442,6 +362,8 @@ def collapse_heap_into_huge_pages() -> int:
     touches. Best effort: kernels without MADV_COLLAPSE (before 6.1) or with THP
     off keep 4 KiB pages.
     """
+    from . import _linux
+
     huge = 1 << 21
     with open("/proc/self/maps") as maps:
         regions = [line.split() for line in maps]
@@ -460,24 +382,50 @@ def collapse_heap_into_huge_pages() -> int:
         return next((int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")), 0)
 
 
+def _isolate() -> tuple[dict[str, Any], MemoryCgroups | None, str | None]:
+    """Namespaces, cgroup and minimal root as far as this machine allows; returns the child spec base."""
+    spec: dict[str, Any] = {
+        "pid_namespace": False, "pid_namespace_detail": "not root: shares the worker's pid namespace",
+        "minimal_root": False, "root_detail": "not root: the host's filesystem, limited by Landlock",
+        "cgroup": False, "cgroup_detail": "not root: no memory cgroup",
+        "read_paths": namespaces.read_only_trees() + list(namespaces.SYSTEM_FILES) + list(namespaces.DEVICES),
+    }
+    if os.geteuid() != 0:
+        import tempfile
+
+        return spec, None, tempfile.mkdtemp(prefix="autograd-grader-")
+    namespaces.enter_zygote_namespaces()
+    spec.update(pid_namespace=True,
+                pid_namespace_detail="the zygote is pid 1 of its own pid namespace; the child sees no process")
+    cgroups = None
+    try:
+        cgroups = MemoryCgroups.create()
+        spec.update(cgroup=True, cgroup_detail=cgroups.detail)
+    except CgroupUnavailable as exc:
+        spec["cgroup_detail"] = f"no memory cgroup: {exc}"
+    return spec, cgroups, None
+
+
 def main(argv: list[str]) -> None:
     channel = int(argv[1])
     pool_size = int(argv[2]) if len(argv) > 2 else 2
     sys.dont_write_bytecode = True
-    namespaces = _enter_namespaces()
-    if namespaces["scratch_root"] is None:
-        import tempfile
-
-        namespaces["scratch_root"] = tempfile.mkdtemp(prefix="autograd-grader-")
+    base_spec, cgroups, scratch_root = _isolate()
     torch_version = _warm_up()
+    if os.geteuid() == 0:
+        root = namespaces.enter_minimal_root()
+        base_spec.update(minimal_root=True, root_detail=root.detail, read_paths=root.read_only + root.devices)
     import gc
 
     # Objects that exist now are never collected in a child: freezing them keeps
     # the collector from writing to (and so copying) their pages after each fork.
     gc.freeze()
     huge_kb = collapse_heap_into_huge_pages()
-    zygote = Zygote(channel, pool_size, namespaces)
-    # The probe child is forked on demand (the pool is still empty); the pool is
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    template.start(theirs, cgroups, scratch_root, close=[channel, ours.fileno()])
+    theirs.close()
+    zygote = Zygote(channel, pool_size, TemplateLink(ours), cgroups, base_spec)
+    # The probe child is asked for on demand (the pool is still empty); the pool is
     # only filled once the probe has said which layers every child must have.
     probe = zygote.run({"limits": {"wall_seconds": 20}}, op="probe")
     probe_frame = None
@@ -487,12 +435,15 @@ def main(argv: list[str]) -> None:
         except protocol.FrameError:
             probe_frame = None
     layers = probe.get("layers", {})
-    # Every layer the probe child got is required of every later child.
-    zygote.require = [name for name, layer in layers.items() if layer["active"]]
-    zygote.housekeeping(block=True)
+    zygote.require = policy.child_requirements(layers)
+    zygote.housekeeping()
     protocol.write_frame(channel, {
-        "ready": True, "pid": os.getpid(), "torch": torch_version, "layers": layers,
-        "probe": probe_frame, "exposed": namespaces["exposed"], "huge_pages_kb": huge_kb,
+        "ready": True, "pid": os.getpid(), "torch": torch_version, "layers": layers, "probe": probe_frame,
+        "huge_pages_kb": huge_kb, "cgroup": cgroups.path if cgroups else None,
+        "error": None if probe.get("ok") else probe.get("error"),
     })
     _log(f"ready: torch {torch_version}, pool of {pool_size}, {huge_kb // 1024} MiB of the heap in huge pages")
     zygote.serve()
+
+
+__all__ = ["main"]

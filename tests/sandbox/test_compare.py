@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from grader.sandbox import Check, Limits, RunOutcome, judge
+from grader.sandbox import schema
 from grader.sandbox.compare import compare, describe
 
 LIMITS = Limits(cpu_seconds=1, memory_mb=128)
@@ -41,7 +42,8 @@ def check_value(expected: dict[str, Any], actual: dict[str, Any], *, reveal: boo
 
 def outcome(frame: dict[str, Any] | None = None, **fields: Any) -> RunOutcome:
     base: dict[str, Any] = {
-        "frame": frame, "frame_error": None, "killed_for": None, "exit_code": None, "exit_signal": None,
+        "frame": frame, "frame_error": None, "killed_for": None, "started": True, "memory": None,
+        "exit_code": None, "exit_signal": None,
         "cpu_seconds": None, "output": "", "output_bytes": 0, "wall_ms": 1.0, "layers": {},
     }
     base.update(fields)
@@ -52,10 +54,12 @@ def done(*observations: dict[str, Any]) -> RunOutcome:
     return outcome({"v": 1, "phase": "done", "observations": list(observations)})
 
 
-def error_frame(phase: str, kind: str, message: str, **extra: Any) -> RunOutcome:
+def error_frame(phase: str, kind: str, message: str, *, target: str | None = None, **extra: Any) -> RunOutcome:
     error = {"type": kind, "message": message, "traceback": f"Traceback\n  line 3, in <module>\n{kind}: {message}",
              "line": 3, "phase": "run" if phase != "syntax_error" else "compile", **extra}
-    return outcome({"v": 1, "phase": phase, "error": error})
+    frame = {"v": 1, "phase": phase, "error": error, **({"target": target} if target else {})}
+    schema.validate_frame(frame, 1)
+    return outcome(frame)
 
 
 # -- tolerances ----------------------------------------------------------------------------
@@ -317,16 +321,30 @@ def test_judge_needs_one_observation_per_check() -> None:
 @pytest.mark.parametrize("run, status, fragment", [
     (error_frame("code_error", "ZeroDivisionError", "division by zero"), "error", "ZeroDivisionError"),
     (error_frame("syntax_error", "SyntaxError", "invalid syntax"), "error", "SyntaxError"),
-    (error_frame("code_error", "MemoryError", ""), "memory_limit", "128 MB"),
-    (error_frame("code_error", "RuntimeError", "DefaultCPUAllocator: can't allocate memory: you tried"),
+    (error_frame("code_error", "MemoryError", "", memory=True), "memory_limit", "128 MB"),
+    (error_frame("code_error", "RuntimeError", "DefaultCPUAllocator: can't allocate memory: you tried", memory=True),
      "memory_limit", "128 MB"),
+    # The learner names the class: the grader's own memory flag decides, not the name.
+    (error_frame("code_error", "MemoryError", "", memory=False), "error", "MemoryError"),
+    (error_frame("code_error", "RuntimeError", "DefaultCPUAllocator: can't allocate memory"), "error",
+     "DefaultCPUAllocator"),
+    (error_frame("target_error", "KeyboardInterrupt", "", target="x.grad"), "error",
+     "Reading `x.grad` after your code ran raised KeyboardInterrupt"),
+    (outcome({"v": 1, "phase": "report_failed"}), "error", "unable to report"),
+    (outcome({"v": 1, "phase": "report_failed"}, memory={"failcnt": 3, "oom_kill": 1}), "memory_limit", "128 MB"),
+    (outcome({"v": 1, "phase": "unfinished"}), "error", "still running"),
+    (outcome({"v": 1, "phase": "internal", "detail": "boom"}, started=True), "error", "broke the grader"),
+    (outcome(None, exit_signal=signal.SIGKILL, cpu_seconds=0.1, memory={"failcnt": 9, "oom_kill": 1}),
+     "memory_limit", "128 MB"),
+    (outcome(None, exit_code=70, started=False), "internal_error", "not your fault"),
+    (outcome(None, exit_signal=signal.SIGSEGV, started=False), "internal_error", "not your fault"),
     (error_frame("code_error", "OSError", "[Errno 27] File too large", errno=27), "output_limit", "16 MiB"),
     (error_frame("code_error", "OSError", "[Errno 28] No space left on device", errno=28), "output_limit", "16 MiB"),
     (error_frame("code_error", "PermissionError", "[Errno 13] Permission denied", errno=13), "error",
      "PermissionError"),
     (error_frame("code_error", "SystemExit", "0"), "error", "called exit()"),
     (error_frame("setup_error", "NameError", "name 'model' is not defined"), "internal_error", "not your fault"),
-    (outcome({"v": 1, "phase": "internal", "detail": "boom"}), "internal_error", "not your fault"),
+    (outcome({"v": 1, "phase": "internal", "detail": "boom"}, started=False), "internal_error", "not your fault"),
     (outcome(None, killed_for="wall"), "timeout", "3 s time limit"),
     (outcome(None, killed_for="output", output="x" * 100, output_bytes=2 << 20), "output_limit", "1 MiB"),
     (outcome(None, killed_for="frame"), "error", "result channel"),

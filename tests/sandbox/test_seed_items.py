@@ -277,7 +277,7 @@ MISTAKES = [
             ("does not track gradients", "requires_grad=True")),
     Mistake("grad-of-polynomial", "y-as-python-number",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\ny = y.item()\n",
-            ("y.requires_grad",), 2 / 3, ("could not be read", "'float' object")),
+            ("y.requires_grad",), 2 / 3, ("could not be read", "`y` is a float, not a tensor")),
     # zero-grad: checks g, x.grad
     Mistake("zero-grad", "grad-without-item",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"

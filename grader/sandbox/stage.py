@@ -1,0 +1,161 @@
+"""What runs on the learner's thread: the item's setup, the learner's code, reading the targets.
+
+The child starts this thread while it is still allowed to (before seccomp),
+and the thread's stack starts in `bootstrap`: whatever frames learner code
+walks (sys._getframe, a traceback, a generator) belong to this thread and
+hold nothing but the learner's own job. The functions here run as private
+copies (guard.private_copy), so learner code that patches them, or the
+modules they use, changes only what it reports about itself. Everything they
+hand to the main thread is read there as hostile data (exact types only).
+
+One thread serves two jobs: the child's warm-up job (`stage.PREFAULT`, so the
+pages a typical job touches are copied while the child waits in the pool),
+then the learner's. Afterwards it parks in `bootstrap` for good: the main
+thread checks that it is parked there, and not still running learner code,
+before it reads anything.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+from typing import Any
+
+SUBMISSION = "<submission>"
+SETUP = "<setup>"
+TRACEBACK_FRAMES = 20
+# Prepared in advance: when the process is out of memory even these few strings could not be made.
+_UNPRINTABLE = "<unprintable>"
+_FALLBACK = ("MemoryError", "", "MemoryError", None)
+
+PREFAULT = """
+import torch
+x = torch.tensor([0.5, 2.0], requires_grad=True)
+y = (torch.sin(x) * x ** 2 + 3 * x + 1).sum()
+y.backward(retain_graph=True)
+g, = torch.autograd.grad(y, x)
+h = x * 2
+h.retain_grad()
+(h ** 2).mean().backward()
+w = torch.ones(4, 3, requires_grad=True)
+torch.nn.functional.relu(torch.nn.functional.linear(torch.ones(5, 3), w)).pow(2).mean().backward()
+with torch.no_grad():
+    z = x.detach() * 2
+x.grad.zero_()
+v = float(x.grad.sum().item())
+text = f"{x} {y} {x.grad} {g!r} {z} {v} {x.requires_grad} {torch.ones(2, 3)} {torch.arange(3)}"
+"""
+PREFAULT_TARGETS = ("x.grad", "h.grad", "g", "v", "z", "w.grad", "y")
+
+
+def describe(exc: BaseException, source: str, filename: str) -> tuple[str, str, str, int | None]:
+    """(type name, message, traceback of the learner's own lines, line) of an exception.
+
+    Runs on the learner's thread: str(exc) may run learner code. Never raises;
+    drops the traceback afterwards, so a runaway recursion's frames are freed
+    before the main thread reads anything.
+    """
+    try:
+        name = type(exc).__name__
+        if type(name) is not str:
+            name = "Exception"
+        try:
+            message = str(exc)
+            if type(message) is not str:
+                message = _UNPRINTABLE
+        except BaseException:  # noqa: BLE001 - a hostile __str__
+            message = _UNPRINTABLE
+        lines = source.splitlines()
+        own: list[tuple[int, str]] = []
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename == filename:
+                own.append((tb.tb_lineno, code.co_name))
+                if len(own) > TRACEBACK_FRAMES:
+                    del own[0]
+            tb = tb.tb_next
+        out = []
+        if own:
+            out.append("Traceback (most recent call last):")
+            for lineno, where in own:
+                out.append(f"  line {lineno}, in {where}")
+                if 0 < lineno <= len(lines):
+                    out.append("    " + lines[lineno - 1].strip())
+        out.append(f"{name}: {message}" if message else name)
+        line = own[-1][0] if own else None
+        return name[:200], message[:2000], "\n".join(out)[-8000:], line
+    except BaseException:  # noqa: BLE001 - out of memory, or a recursion limit set to 1 by the learner
+        return _FALLBACK
+    finally:
+        exc.__traceback__ = None
+        exc.__context__ = None
+        exc.__cause__ = None
+
+
+def execute(code: Any, source: str, filename: str, namespace: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run compiled code; None, or (exception, description)."""
+    try:
+        exec(code, namespace)  # noqa: S102 - running learner code is the point; it is contained
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+        return (exc, describe(exc, source, filename))
+    return None
+
+
+def read_target(plan: tuple[Any, ...], namespace: dict[str, Any]) -> tuple[Any, ...]:
+    """One check target: ("value", object), ("owner", object), or ("raised", exception, description).
+
+    plan is ("eval", code, text): evaluate code in the learner's namespace;
+    ("owner", code, text): evaluate the tensor whose attribute the main thread
+    reads itself; ("call", function, text): call a function captured before
+    the learner's code ran (torch.is_grad_enabled: its answer is this thread's).
+    """
+    kind, what, text = plan
+    try:
+        if kind == "call":
+            return ("value", what())
+        value = eval(what, namespace)  # noqa: S307 - the item's own target expression
+        return ("owner" if kind == "owner" else "value", value)
+    except BaseException as exc:  # noqa: BLE001 - a property may raise anything
+        return ("raised", exc, describe(exc, text, "<check>"))
+
+
+def run(job: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Setup, the learner's code, then the targets; returns (phase, ...)."""
+    setup, setup_source, code, source, namespace, plans, marker, write, result_fd = job
+    failure = execute(setup, setup_source, SETUP, namespace)
+    if failure is not None:
+        return ("setup_error", failure)
+    if marker:
+        # From here on whatever happens to the process is the learner's doing.
+        write(result_fd, marker)
+    failure = execute(code, source, SUBMISSION, namespace)
+    if failure is not None:
+        return ("code_error", failure)
+    return ("done", [read_target(plan, namespace) for plan in plans])
+
+
+def bootstrap(slot: list[Any], start: Any, done: Any, park: Any, jobs: int) -> None:
+    """The learner thread's first frame: serve `jobs` jobs handed over in slot[0], then park for good.
+
+    It first says it is alive: the child installs seccomp only once this thread runs Python
+    code, past glibc's thread start-up (whose calls the filter refuses).
+    """
+    done.release()
+    for _ in range(jobs):
+        start.acquire()
+        try:
+            slot[1] = run(slot[0])
+        except BaseException as exc:  # noqa: BLE001 - never leave the main thread waiting
+            slot[1] = ("stage_failed", exc)
+        done.release()
+    park.acquire()
+    park.acquire()  # parked: the main thread checks that this thread waits exactly here
+
+
+def park_line() -> int:
+    """The line of `bootstrap` the parked thread waits on."""
+    code = bootstrap.__code__
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    return max(lines)
+
+
