@@ -9,7 +9,7 @@ import threading
 
 from django.conf import settings
 
-from .sandbox import REQUIRED_LAYERS, Sandbox
+from .sandbox import REQUIRED_LAYERS, Sandbox, missing_layers
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def get_sandbox() -> Sandbox:
             sandbox = Sandbox(pool_size=settings.GRADER_POOL_SIZE, require=() if unsafe else REQUIRED_LAYERS)
             sandbox.start()
             if unsafe:
-                missing = [n for n in REQUIRED_LAYERS if not sandbox.hello["layers"].get(n, {}).get("active")]
+                missing = missing_layers(sandbox.hello["layers"], REQUIRED_LAYERS)
                 if missing:
                     logger.critical(
                         "UNSAFE SANDBOX: grading learner code WITHOUT %s because GRADER_ALLOW_UNSAFE_SANDBOX "

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from grader.sandbox.compare import describe
+from grader.sandbox import describe
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
 from .content_format import ContentError

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from grader.sandbox.jobs import DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
+from grader.sandbox import DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 COMPARE_MODES = ("value", "none", "bool")

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from grader.sandbox import Limits, ReferenceFailed, SandboxFault
-from grader.sandbox.compare import describe
+from grader.sandbox import describe
 
 from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
 from .models import Check, Choice, Item

@@ -1,21 +1,33 @@
 """The grader's sandbox: a pre-warmed torch zygote forking one hardened child per job.
 
-Plain Python, no Django. Public surface:
+Plain Python, no Django. This is the whole public surface: code outside the
+package imports from here, never from a module inside it
+(tests/sandbox/test_layout.py checks). SECURITY.md is the reviewer's guide.
 
     Sandbox            start a zygote, run jobs, probe its isolation layers
     Job, Limits, Check the data a run and a comparison need
     grade_code         run learner code and judge it against reference observations
     observe_reference  run a reference solution and return its observations
     judge              turn a RunOutcome into a Grade (status, score, checks, error)
+    describe           an observation as a learner reads it
+    LAYERS, REQUIRED_LAYERS, missing_layers   the isolation policy
 """
 from __future__ import annotations
 
-from .client import REQUIRED_LAYERS, Sandbox, SandboxFault
+from .client import Sandbox, SandboxFault
+from .compare import describe
 from .grading import ATTEMPT_VERDICTS, VERDICTS, CheckResult, Grade, ReferenceFailed, grade_code, judge, observe_reference
-from .jobs import MAX_CODE_BYTES, Check, Job, Limits, RunOutcome, rejection_reason
+from .jobs import (
+    DEFAULT_ATOL, DEFAULT_RTOL, MAX_CODE_BYTES, MAX_CPU_SECONDS, MAX_MEMORY_MB, Check, Job, Limits, RunOutcome,
+    rejection_reason,
+)
+from .policy import LAYERS, REQUIRED_LAYERS
+from .policy import missing as missing_layers
+from .targets import target_problem
 
 __all__ = [
-    "Sandbox", "SandboxFault", "REQUIRED_LAYERS", "Job", "Limits", "Check", "RunOutcome", "Grade", "CheckResult",
-    "grade_code", "judge", "observe_reference", "ReferenceFailed", "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS",
-    "MAX_CODE_BYTES",
+    "Sandbox", "SandboxFault", "REQUIRED_LAYERS", "LAYERS", "missing_layers", "Job", "Limits", "Check",
+    "RunOutcome", "Grade", "CheckResult", "grade_code", "judge", "observe_reference", "ReferenceFailed",
+    "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS", "MAX_CODE_BYTES", "MAX_CPU_SECONDS", "MAX_MEMORY_MB",
+    "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "target_problem",
 ]

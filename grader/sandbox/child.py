@@ -265,7 +265,6 @@ def self_test(trusted: Any) -> dict[str, Any]:
         "walk the garbage collector": refused_in_learner_code(lambda: __import__("gc").get_objects()),
         "other threads' frames": refused_in_learner_code(sys._current_frames),
         "raw memory (ctypes)": refused_in_learner_code(lambda: ctypes.string_at(id(soft), 8)),
-        "patch torch.Tensor": refused_in_learner_code(lambda: setattr(__import__("torch").Tensor, "grad", 1)),
     }
     imports = {}
     for name in ("xml.dom.minidom", "sqlite3", "torch.distributions", "torch.utils.data"):

@@ -88,6 +88,8 @@ def describe(obs: dict[str, Any]) -> str:
         return _fmt_number(obs["value"])
     if kind == "tensor":
         values = obs["values"]
+        if obs.get("subclass"):
+            return f"a {obs['subclass']} (a subclass of torch.Tensor) of shape {_fmt_shape(obs['shape'])}"
         if values is None:
             return f"a tensor of shape {_fmt_shape(obs['shape'])}"
         if not obs["shape"]:
@@ -98,6 +100,8 @@ def describe(obs: dict[str, Any]) -> str:
         return f"a {obs['type']} of {_fmt_int(obs['length'])} item{'s' if obs['length'] != 1 else ''}"
     if kind == "other":
         return f"a {obs['type']} ({obs['repr']})"
+    if kind == "oversized":
+        return f"a value of {_fmt_int(obs['bytes'])} bytes written out"
     return "missing"
 
 
@@ -280,6 +284,12 @@ def compare(check: Check, expected: dict[str, Any], actual: dict[str, Any], reve
     name = check.label
     if actual["kind"] == "missing":
         passed, message = False, _missing_message(name, actual)
+    elif actual["kind"] == "oversized":
+        passed, message = False, (f"{name} is too large for the grader to read ({describe(actual)}); the checks "
+                                  "compare tensors of at most 10,000 elements and lists of at most 64 items")
+    elif actual["kind"] == "tensor" and actual.get("subclass"):
+        passed, message = False, (f"{name} is {describe(actual)}: the grader reads only plain tensors, made by "
+                                  "torch and filled in by autograd")
     elif check.compare == "none":
         passed = actual["kind"] == "none"
         message = "" if passed else f"{name} should be None, but it is {describe(actual)}"

@@ -60,6 +60,9 @@ _dtype = _TensorBase.dtype.__get__
 _layout = _TensorBase.layout.__get__
 _is_meta = _TensorBase.is_meta.__get__
 _strided = torch.strided
+# Genuine tensors still consult torch.Tensor.__torch_function__, a Python class attribute learner code can
+# replace: every read here runs with torch-function handling off (a C context manager, thread-local).
+_no_torch_function = torch._C.DisableTorchFunction
 _OWNER_READERS = (("grad", _grad), ("requires_grad", _requires_grad), ("is_leaf", _is_leaf), ("grad_fn", _grad_fn))
 _type_name = type.__dict__["__name__"].__get__
 _isfinite = math.isfinite
@@ -76,7 +79,7 @@ _O_WRONLY = os.O_WRONLY
 _DEVNULL = "/dev/null"
 _gc_disable = gc.disable
 _setrecursionlimit = sys.setrecursionlimit
-_sys_modules_set = sys.modules.__setitem__
+_sys_modules = sys.modules
 _warnings_module = warnings
 _filters_mutated = _warnings._filters_mutated
 _process_time = time.process_time
@@ -101,6 +104,14 @@ _errno_of = OSError.__dict__["errno"].__get__
 
 
 # -- reading values -----------------------------------------------------------------------
+def one_of(kind: type, options: tuple[type, ...]) -> bool:
+    """kind is one of options, by identity: `in` would call __eq__, which a learner's metaclass can define."""
+    for option in options:
+        if option is kind:
+            return True
+    return False
+
+
 def number(value: float) -> float | str:
     if _isfinite(value):
         return value
@@ -117,6 +128,11 @@ def integer(value: int) -> dict[str, Any]:
 
 
 def observe_tensor(t: Any, subclass: str | None = None) -> dict[str, Any]:
+    with _no_torch_function():
+        return read_tensor(t, subclass)
+
+
+def read_tensor(t: Any, subclass: str | None) -> dict[str, Any]:
     dtype = str(_dtype(t)).removeprefix("torch.")
     numel = int(_numel(t))
     grad_fn = _grad_fn(t)
@@ -152,18 +168,18 @@ def observe_tensor(t: Any, subclass: str | None = None) -> dict[str, Any]:
 def plain_repr(value: Any, depth: int = 0) -> str | None:
     """repr of a value made only of built-in types (no learner __repr__ can run), else None."""
     kind = type(value)
-    if kind in _PLAIN:
+    if one_of(kind, _PLAIN):
         return repr(value)[:REPR_CAP]
     if depth > 2:
         return None
     if kind is dict:
         for key, item in value.items():
-            if type(key) not in _PRIMITIVE or type(item) not in _PRIMITIVE:
+            if not one_of(type(key), _PRIMITIVE) or not one_of(type(item), _PRIMITIVE):
                 return None
         return repr(value)[:REPR_CAP]
-    if kind in (set, frozenset, list, tuple):
+    if kind is set or kind is frozenset or kind is list or kind is tuple:
         for item in value:
-            if type(item) not in _PRIMITIVE:
+            if not one_of(type(item), _PRIMITIVE):
                 return None
         return repr(value)[:REPR_CAP]
     return None
@@ -179,15 +195,15 @@ def observe_value(value: Any, depth: int = 0) -> dict[str, Any]:
         return integer(value)
     if kind is float:
         return {"kind": "float", "value": number(value)}
-    if kind in _GENUINE_TENSORS:
+    if one_of(kind, _GENUINE_TENSORS):
         return observe_tensor(value)
     if issubclass(kind, _TensorBase):
         return observe_tensor(value, subclass=_type_name(kind))
-    if kind in _NUMPY_BOOL:
+    if one_of(kind, _NUMPY_BOOL):
         return {"kind": "bool", "value": bool(value)}
-    if kind in _NUMPY_INTEGERS:
+    if one_of(kind, _NUMPY_INTEGERS):
         return integer(int(value))
-    if kind in _NUMPY_FLOATS:
+    if one_of(kind, _NUMPY_FLOATS):
         return {"kind": "float", "value": number(float(value))}
     if (kind is list or kind is tuple) and depth < 2:
         return {
@@ -215,7 +231,7 @@ def error_of(failure: Any, phase: str) -> dict[str, Any]:
     exc, description = failure if type(failure) is tuple and len(failure) == 2 else (None, None)
     name, message, traceback, line = described(description)
     kind = type(exc)
-    memory = kind in _MEMORY_ERRORS or (kind is RuntimeError and _MEMORY_MESSAGE in message)
+    memory = one_of(kind, _MEMORY_ERRORS) or (kind is RuntimeError and _MEMORY_MESSAGE in message)
     error = {"type": name, "message": message, "traceback": traceback, "line": line, "phase": phase,
              "memory": memory}
     if issubclass(kind, OSError):
@@ -245,15 +261,18 @@ def observe_target(result: Any, meta: tuple[str, str | None, str]) -> dict[str, 
     owner_type = type(value)
     if not issubclass(owner_type, _TensorBase):
         return {"kind": "missing", "error": f"`{owner_text}` is a {_type_name(owner_type)[:80]}, not a tensor"[:400]}
-    for name, reader in _OWNER_READERS:
-        if name == attr:
-            obs = observe_value(reader(value))
-            break
-    else:
-        return {"kind": "missing", "error": f"unknown attribute {attr}"}
+    with _no_torch_function():
+        for name, reader in _OWNER_READERS:
+            if name == attr:
+                attribute = reader(value)
+                break
+        else:
+            return {"kind": "missing", "error": f"unknown attribute {attr}"}
+        owner = {"requires_grad": bool(_requires_grad(value)), "is_leaf": bool(_is_leaf(value)),
+                 "retains_grad": bool(_retains_grad(value))}
+    obs = observe_value(attribute)
     if attr == "grad":
-        obs["owner"] = {"requires_grad": bool(_requires_grad(value)), "is_leaf": bool(_is_leaf(value)),
-                        "retains_grad": bool(_retains_grad(value))}
+        obs["owner"] = owner
     return obs
 
 
@@ -321,18 +340,44 @@ def close_output() -> None:
 
 
 # -- the whole of it ------------------------------------------------------------------------
-def quiet() -> None:
-    """Stop everything that could run Python code behind the grader's back while it reads."""
+def only_str_keys(namespace: dict[Any, Any], keep: list[Any]) -> None:
+    """Rebuild a shared dict with its exact-str keys only.
+
+    A learner can plant a key whose __eq__ runs when a lookup's hash collides
+    with it (a str subclass, say, in sys.modules or a module's namespace); C
+    code looking up "warnings" or "filters" on this thread would then run it.
+    Iterating and clearing call no __eq__; everything removed stays referenced
+    in keep, so no finalizer runs either.
+    """
+    keep.append(list(namespace.items()))
+    namespace.clear()
+    for key, value in keep[-1]:
+        if type(key) is str:
+            namespace[key] = value
+
+
+def quiet() -> list[Any]:
+    """Stop everything that could run Python code behind the grader's back while it reads.
+
+    The collector is switched off first, before anything here allocates (a
+    collection would run learner finalizers on this thread). Warnings (torch
+    warns when .grad of a non-leaf is read) are ignored outright, so the warnings
+    module's Python hooks, which learner code can replace, are never called.
+    """
     _gc_disable()
+    keep: list[Any] = []  # returned, so the caller keeps what was removed alive
     _setrecursionlimit(RECURSION_LIMIT)
-    _sys_modules_set("warnings", _warnings_module)
-    setattr(_warnings_module, "filters", [("ignore", None, Warning, None, 0)])
+    only_str_keys(_sys_modules, keep)
+    _sys_modules["warnings"] = _warnings_module
+    names = vars(_warnings_module)
+    only_str_keys(names, keep)
+    names["filters"] = [("ignore", None, Warning, None, 0)]
     _filters_mutated()
+    return keep
 
 
-def parked(done: Any, trusted: Any, current_frames: Any, ident: int, park_code: Any, park_lineno: int) -> bool:
-    """Wait for the learner's thread to report, then check it waits in its parking spot."""
-    done.acquire()
+def parked(trusted: Any, current_frames: Any, ident: int, park_code: Any, park_lineno: int) -> bool:
+    """Whether the learner's thread waits in its parking spot (and so runs no code)."""
     frames = trusted(current_frames)
     frame = frames.get(ident) if type(frames) is dict else None
     return (frame is not None and frame.f_code is park_code and frame.f_back is None
@@ -364,8 +409,9 @@ def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[str, str | 
     data = fallback
     try:
         start.release()
-        ok = parked(done, trusted, current_frames, ident, park_code, park_lineno)
-        quiet()
+        done.acquire()
+        kept = quiet()  # noqa: F841 - holds what quiet() removed until the process ends; first, before allocating
+        ok = parked(trusted, current_frames, ident, park_code, park_lineno)
         head, observations = build(slot[1], metas) if ok else ({"phase": "unfinished"}, None)
         head["v"] = FRAME_VERSION
         head["cpu_ms"] = round((_process_time() - started_cpu) * 1000, 3)

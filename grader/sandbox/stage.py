@@ -16,8 +16,6 @@ before it reads anything.
 """
 from __future__ import annotations
 
-import builtins
-import os
 from typing import Any
 
 SUBMISSION = "<submission>"

@@ -26,7 +26,6 @@ anything. Needs strace (apt-get install strace) and root for the full sandbox.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess

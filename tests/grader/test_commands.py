@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from grader import runner
 from grader.management.commands import grade as grade_command
-from grader.sandbox import CheckResult, Grade, Sandbox, SandboxFault
+from grader.sandbox import LAYERS, REQUIRED_LAYERS, CheckResult, Grade, Sandbox, SandboxFault
 
 CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\nprint('dy/dx', x.grad)\n"
 TWICE = CORRECT + "y = x**2 + 3*x + 1\ny.backward()\n"
@@ -122,12 +122,15 @@ def test_sandbox_check_reports_every_layer_active_here() -> None:
     out = io.StringIO()
     call_command("sandbox_check", stdout=out, no_color=True)
     text = out.getvalue()
-    for layer in ("seccomp", "landlock", "rlimits", "network_namespace", "pid_namespace", "mount_namespace",
-                  "unprivileged_uid", "no_new_privs"):
+    for layer in LAYERS:  # every layer, the memory cgroup and the in-process guard included
         assert f"[active]   {layer}" in text, f"{layer} not active:\n{text}"
     assert "[inactive]" not in text and "[ALLOWED]" not in text
-    assert "[blocked]  open a TCP socket" in text and "[ok]     torch.distributions" in text
-    assert "Required for grading (seccomp, landlock, rlimits): all active." in text
+    for action in ("open a TCP socket", "see /etc/shadow (stat)", "see the mount table (listmount)",
+                   "memory outside the budget (memfd)", "memory outside the budget (SysV shm)", "raise a limit",
+                   "start a thread", "walk the garbage collector", "raw memory (ctypes)"):
+        assert f"[blocked]  {action}" in text, f"{action} not blocked:\n{text}"
+    assert "[ok]     torch.distributions" in text
+    assert f"Required for grading ({', '.join(REQUIRED_LAYERS)}): all active." in text
 
 
 def test_a_zygote_missing_a_required_layer_is_refused() -> None:

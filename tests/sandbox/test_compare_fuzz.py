@@ -91,6 +91,8 @@ def leaves() -> list[st.SearchStrategy[dict[str, Any]]]:
         st.builds(lambda v: {"kind": "float", "value": v}, numbers()),
         tensors(),
         st.builds(lambda t, r: {"kind": "other", "type": t, "repr": r}, st.text(max_size=80), st.text(max_size=200)),
+        st.builds(lambda b: {"kind": "oversized", "bytes": b}, st.integers(0, 2**40)),
+        tensors().map(lambda t: {**t, "values": None, "subclass": "MyTensor"}),
         st.builds(lambda e: {"kind": "missing", "error": e},
                   st.text(max_size=400) | st.from_regex(r"NameError: name '[a-z_]{1,8}' is not defined", fullmatch=True)),
     ]

@@ -13,89 +13,21 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from grader.sandbox import MAX_CODE_BYTES, Check, Grade, Limits, Sandbox, grade_code, observe_reference
+from grader.sandbox import MAX_CODE_BYTES, Check, Sandbox, grade_code
 from grader.sandbox import protocol, schema
 from grader.sandbox.client import PROJECT_ROOT
 
-SOLUTION = """\
-import torch
-x = torch.tensor(2.0, requires_grad=True)
-y = x ** 2 + 3 * x + 1
-y.backward()
-"""
-# dy/dx = 3x² = 12 at x = 2, not 7: a wrong answer that still runs cleanly.
-WRONG = """\
-import torch
-x = torch.tensor(2.0, requires_grad=True)
-y = x ** 3
-y.backward()
-"""
-CHECKS = [Check("x.grad"), Check("x.requires_grad", "bool")]
-LIMITS = Limits(cpu_seconds=1, memory_mb=128)
-SHORT_WALL = Limits(cpu_seconds=1, memory_mb=128, wall_seconds=1)
-# A wall clock far beyond the CPU limit, so that the CPU limit is what stops a busy
-# loop even on a loaded machine (where CPU time accrues slower than wall time).
-LONG_WALL = Limits(cpu_seconds=1, memory_mb=128, wall_seconds=10)
-
-GradeFn = Callable[..., Grade]
-
-
-# -- fixtures ------------------------------------------------------------------
-class ZygoteWatch:
-    """The zygote the module started with; check() fails once it is another one."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.pid = sandbox.zygote_pid
-        self.restarts = sandbox.restarts
-
-    def check(self) -> None:
-        assert self.sandbox.zygote_pid == self.pid, (
-            f"the zygote was replaced: pid {self.pid} -> {self.sandbox.zygote_pid}")
-        assert self.sandbox.restarts == self.restarts, (
-            f"the zygote was restarted {self.sandbox.restarts - self.restarts} time(s)")
-        reply = self.sandbox.ping()  # a dead zygote would be restarted here: check again below
-        assert reply["ok"], f"the zygote did not answer a ping: {reply}"
-        assert (self.sandbox.zygote_pid, self.sandbox.restarts) == (self.pid, self.restarts), (
-            "the zygote had died: the ping restarted it")
-
-
-@pytest.fixture(scope="module")
-def zygote(sandbox: Sandbox) -> ZygoteWatch:
-    assert sandbox.zygote_pid is not None, "the session sandbox is not running"
-    return ZygoteWatch(sandbox)
-
-
-@pytest.fixture(scope="module")
-def reference(sandbox: Sandbox) -> list[dict[str, Any]]:
-    return observe_reference(sandbox, solution=SOLUTION, setup="", targets=[c.target for c in CHECKS],
-                             limits=Limits())
-
-
-@pytest.fixture
-def grade(sandbox: Sandbox, zygote: ZygoteWatch, reference: list[dict[str, Any]]) -> GradeFn:
-    """Grade code against the polynomial reference, then check the zygote survived."""
-
-    def run(code: str | bytes, *, limits: Limits = LIMITS, checks: list[Check] | None = None,
-            extra: list[dict[str, Any]] | None = None) -> Grade:
-        """extra: hand-made reference observations for checks beyond CHECKS."""
-        all_checks = CHECKS + (checks or [])
-        expected = reference + (extra or [])
-        assert len(expected) == len(all_checks), "one reference observation per check"
-        result = grade_code(sandbox, code=code, setup="", checks=all_checks, reference=expected, limits=limits,
-                            reveal_expected=True)
-        zygote.check()
-        return result
-
-    return run
-
+from .hostile import (
+    CHECKS, GUARD_CTYPES, LIMITS, LONG_WALL, SHORT_WALL, SOLUTION, WRONG, GradeFn, ZygoteWatch, assert_error,
+    assert_passed, assert_refused, describe,
+)
 
 @pytest.fixture
 def host_paths() -> Iterator[list[Path]]:
@@ -113,31 +45,6 @@ def host_paths() -> Iterator[list[Path]]:
             path.rmdir()
         elif path.exists() or path.is_symlink():
             path.unlink()
-
-
-def describe(g: Grade) -> str:
-    return f"status={g.status!r} score={g.score} error={g.error!r} stdout={g.stdout[:300]!r}"
-
-
-def assert_error(g: Grade, *fragments: str) -> None:
-    assert g.status == "error", f"expected error, got {describe(g)}"
-    for fragment in fragments:
-        assert fragment in (g.error or ""), f"{fragment!r} not in the error: {describe(g)}"
-
-
-def assert_refused(g: Grade) -> None:
-    """An uncaught refusal: the path does not exist in the child's minimal root (ENOENT),
-    the root is read-only (EROFS), or Landlock says EACCES."""
-    assert_error(g)
-    assert g.error is not None and any(
-        s in g.error for s in ("FileNotFoundError", "Read-only file system", "PermissionError")), describe(g)
-
-
-GUARD_CTYPES = "the grader does not allow raw memory and foreign functions (ctypes) in submitted code"
-
-
-def assert_passed(g: Grade) -> None:
-    assert g.status == "passed" and g.score == 1.0, f"expected passed, got {describe(g)}"
 
 
 # -- files -----------------------------------------------------------------------
