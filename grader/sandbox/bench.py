@@ -20,13 +20,16 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from .client import Sandbox
 from .grading import grade_code, observe_reference
 from .jobs import Check, Limits
 
 SEED = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-basics.yaml"
-P50_TARGET_MS = 20.0
-SPEEDUP_TARGET = 50.0
+PACED_TARGET_MS = 5.0
+BACK_TO_BACK_TARGET_MS = 10.0
+SPEEDUP_TARGET = 200.0  # paced, against a fresh interpreter per submission measured in the same run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -35,15 +38,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def load_items() -> list[dict]:
-    sys.path.insert(0, str(SEED.parents[2]))
-    from quiz.content_format import load_file
-
+    """The seed quiz's code items, read straight from its YAML (the sandbox imports nothing of the project;
+    the content loader, quiz/content_format.py, has validated the same file in the tests)."""
     items = []
-    for spec in load_file(SEED).items:
-        if spec.kind == "code":
-            items.append({"slug": spec.slug, "setup": spec.setup, "solution": spec.solution, "starter": spec.starter,
-                          "targets": [c.target for c in spec.checks], "compare": [c.compare for c in spec.checks],
-                          "limits": Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)})
+    for raw in yaml.safe_load(SEED.read_text())["items"]:
+        if raw.get("kind") == "code":
+            limits = raw.get("limits", {})
+            items.append({"slug": raw["slug"], "setup": raw.get("setup", ""), "solution": raw["solution"],
+                          "starter": raw.get("starter", ""), "targets": [c["target"] for c in raw["checks"]],
+                          "compare": [c.get("compare") for c in raw["checks"]],
+                          "limits": Limits(cpu_seconds=limits.get("time_seconds", 2.0),
+                                           memory_mb=limits.get("memory_mb", 256))})
     return items
 
 
@@ -110,9 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {'fresh interpreter:':<34} p50 {base_p50:6.1f} ms   p99 {percentile(baseline, 99):6.1f} ms")
     paced_p50, b2b_p50 = percentile(results["paced"], 50), percentile(results["back-to-back"], 50)
     print(f"  speed-up at p50: {base_p50 / paced_p50:.0f}x paced, {base_p50 / b2b_p50:.0f}x back-to-back")
-    met = max(paced_p50, b2b_p50) <= P50_TARGET_MS and base_p50 / max(paced_p50, b2b_p50) >= SPEEDUP_TARGET
-    print(f"  target (p50 <= {P50_TARGET_MS:.0f} ms and >= {SPEEDUP_TARGET:.0f}x faster, both regimes): "
-          f"{'MET' if met and not wrong else 'NOT MET'}  (median of per-submission latencies)")
+    met = (paced_p50 <= PACED_TARGET_MS and b2b_p50 <= BACK_TO_BACK_TARGET_MS
+           and base_p50 / paced_p50 >= SPEEDUP_TARGET)
+    print(f"  target (paced p50 <= {PACED_TARGET_MS:.0f} ms and >= {SPEEDUP_TARGET:.0f}x a fresh interpreter, "
+          f"back-to-back p50 <= {BACK_TO_BACK_TARGET_MS:.0f} ms): {'MET' if met and not wrong else 'NOT MET'}  "
+          "(median of per-submission latencies)")
     if wrong:
         raise SystemExit(f"{wrong} wrong verdicts")
 

@@ -62,6 +62,7 @@ def describe(exc: BaseException, source: str, filename: str) -> tuple[str, str, 
                 message = _UNPRINTABLE
         except BaseException:  # noqa: BLE001 - a hostile __str__
             message = _UNPRINTABLE
+        message = message[:2000]
         lines = source.splitlines()
         own: list[tuple[int, str]] = []
         tb = exc.__traceback__
@@ -81,7 +82,7 @@ def describe(exc: BaseException, source: str, filename: str) -> tuple[str, str, 
                     out.append("    " + lines[lineno - 1].strip())
         out.append(f"{name}: {message}" if message else name)
         line = own[-1][0] if own else None
-        return name[:200], message[:2000], "\n".join(out)[-8000:], line
+        return name[:200], message, "\n".join(out)[-8000:], line
     except BaseException:  # noqa: BLE001 - out of memory, or a recursion limit set to 1 by the learner
         return _FALLBACK
     finally:

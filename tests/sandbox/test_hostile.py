@@ -372,6 +372,97 @@ def test_disk_fill_hits_the_output_limit_and_the_next_job_can_write(grade: Grade
         assert_passed(grade(CLEAN_WRITER))
 
 
+# -- what of the host shows through -------------------------------------------------------
+@pytest.fixture
+def host_file() -> Iterator[Path]:
+    """A file that exists on the host, in the project's own folder (where its SQLite database lives)."""
+    path = Path(PROJECT_ROOT) / f"stat-probe-{uuid.uuid4().hex}.sqlite3"
+    path.write_text("secret rows")
+    yield path
+    path.unlink()
+
+
+def test_files_outside_the_minimal_root_do_not_exist_even_for_stat(grade: GradeFn, host_file: Path) -> None:
+    paths = [str(host_file), "/etc/shadow", "/var/lib/postgresql", "/etc/passwd", "/root/.bashrc",
+             f"{PROJECT_ROOT}/manage.py", f"{PROJECT_ROOT}/config"]
+    assert all(os.path.exists(p) for p in paths if "bashrc" not in p), "the probe paths must exist on the host"
+    code = "import os\nfor p in %r:\n    try:\n        os.stat(p)\n        print('SEEN', p)\n" \
+           "    except OSError as exc:\n        print(type(exc).__name__)\n" % (paths,)
+    g = grade(code + SOLUTION)
+    assert_passed(g)
+    assert g.stdout == "FileNotFoundError\n" * len(paths), describe(g)
+
+
+HOST_ONLY = ["/var", "/home", "/tmp", "/sys", "/run", "/boot", "/opt", "/srv", "/mnt", "/bin", "/sbin",
+             "/usr/bin", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/zero", "/dev/shm", "/dev/tty",
+             "/dev/random", "/proc/self"]
+
+
+def test_the_root_holds_only_what_python_and_torch_need(grade: GradeFn) -> None:
+    assert all(os.path.lexists(p) for p in HOST_ONLY if p != "/proc/self"), "the probe paths must exist on the host"
+    code = (f"import os\nprint([p for p in {HOST_ONLY!r} if os.path.lexists(p)])\n"
+            "print(os.path.exists('/dev/null'), os.path.exists('/dev/urandom'), os.path.exists('/etc/ld.so.cache'))\n"
+            "print(os.listdir('.'), os.getcwd())\n")
+    g = grade(code + SOLUTION)
+    assert_passed(g)
+    assert g.stdout == "[]\nTrue True True\n[] /scratch\n", describe(g)
+
+
+@pytest.mark.parametrize("path", ["/proc/self/mounts", "/proc/self/mountinfo", "/proc/1/mountinfo",
+                                  "/sys/fs/cgroup", "/proc/self/maps"])
+def test_the_mount_table_and_process_files_are_not_there(grade: GradeFn, path: str) -> None:
+    g = grade(f"open({path!r}).read()\n" + SOLUTION)
+    assert_error(g, "FileNotFoundError")
+
+
+# -- memory held outside the address space, and the limits themselves ---------------------------------
+@pytest.mark.parametrize("code, fragment", [
+    ("import os\nfd = os.memfd_create('hoard')\nos.ftruncate(fd, 600 << 20)\n", "PermissionError"),
+    ("from multiprocessing import shared_memory\nshared_memory.SharedMemory(create=True, size=600 << 20)\n",
+     "FileNotFoundError"),
+    ("import mmap\nm = mmap.mmap(-1, 600 << 20, flags=mmap.MAP_SHARED)\nm.write(b'x' * (600 << 20))\n",
+     "OSError"),
+    ("import os\nkeep = [os.pipe() for _ in range(30)]\nimport fcntl\nfcntl.fcntl(keep[0][1], 1031, 1 << 20)\n",
+     "PermissionError"),
+], ids=["memfd", "posix-shm", "shared-mmap", "pipe-resize"])
+def test_memory_outside_the_budget_is_refused(grade: GradeFn, code: str, fragment: str) -> None:
+    assert_error(grade(code + SOLUTION), fragment)
+
+
+def test_limits_are_soft_equal_hard_and_cannot_be_changed(grade: GradeFn) -> None:
+    code = """\
+import resource
+for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE"):
+    which = getattr(resource, name)
+    soft, hard = resource.getrlimit(which)
+    tries = []
+    for new in ((hard, hard), (soft - 1, soft - 1), (resource.RLIM_INFINITY, resource.RLIM_INFINITY)):
+        try:
+            resource.setrlimit(which, new)
+            tries.append("CHANGED")
+        except (ValueError, OSError) as exc:
+            tries.append(type(exc).__name__)
+    print(name, soft == hard, tries)
+"""
+    g = grade(code + SOLUTION)
+    assert_passed(g)
+    for line in g.stdout.splitlines():
+        assert " True " in line and "CHANGED" not in line, describe(g)
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nfor i in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n",
+    "import os\nfor i in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n    open('f', 'w').write('x')\n",
+    "import os\nos.makedirs('a/b/c')\nopen('a/b/c/f', 'w').write('x')\nos.chmod('a/b', 0)\nos.chmod('a', 0)\n",
+    "import os\nos.symlink('loop', 'loop')\nos.mkdir('d')\nos.symlink('..', 'd/up')\n",
+    "import os\nfor name in ('\\n', ' ', '-rf', '..f', 'x' * 255):\n    open(name, 'w').close()\n",
+], ids=["3000-deep", "3000-deep-with-files", "unreadable-dirs", "symlink-loops", "odd-names"])
+def test_scratch_folders_no_housekeeping_can_trip_on(grade: GradeFn, code: str) -> None:
+    grade(code)  # whatever its verdict, the zygote must survive it (the grade fixture checks)
+    for _ in range(2):
+        assert_passed(grade(SOLUTION + "import os\nassert os.listdir('.') == []\n"))
+
+
 # -- the parent and the sandbox itself ---------------------------------------------------
 @pytest.mark.parametrize("code", [
     "import os; os.kill(os.getppid(), 9)",
