@@ -332,6 +332,7 @@ def main(spec: dict[str, Any]) -> None:
             frame = self_test(trusted)
             observe.close_output()
             protocol.write_frame(RESULT_FD, frame)
+            os.close(RESULT_FD)
             code = 0
             return
         # The client's per-job token marks the frame as written by this code. It lives only in
@@ -353,6 +354,7 @@ def main(spec: dict[str, Any]) -> None:
                 head["error"] = _syntax_error(exc, job["code"])
             observe.close_output()
             protocol.write_frame(RESULT_FD, head)  # no learner code has run: the ordinary encoder is safe
+            os.close(RESULT_FD)
             code = 0
             return
         thread.slot[0] = learner_job

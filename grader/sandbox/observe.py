@@ -262,14 +262,19 @@ def observe_target(result: Any, meta: tuple[str, str | None, str]) -> dict[str, 
     if not issubclass(owner_type, _TensorBase):
         return {"kind": "missing", "error": f"`{owner_text}` is a {_type_name(owner_type)[:80]}, not a tensor"[:400]}
     with _no_torch_function():
-        for name, reader in _OWNER_READERS:
-            if name == attr:
-                attribute = reader(value)
-                break
-        else:
-            return {"kind": "missing", "error": f"unknown attribute {attr}"}
         owner = {"requires_grad": bool(_requires_grad(value)), "is_leaf": bool(_is_leaf(value)),
                  "retains_grad": bool(_retains_grad(value))}
+        if attr == "grad" and not owner["is_leaf"] and not owner["retains_grad"]:
+            # Autograd keeps no .grad for such a tensor, and torch would warn on reading it (a warning
+            # is Python code of the warnings module's); a hand-assigned one does not count.
+            attribute = None
+        else:
+            for name, reader in _OWNER_READERS:
+                if name == attr:
+                    attribute = reader(value)
+                    break
+            else:
+                return {"kind": "missing", "error": f"unknown attribute {attr}"}
     obs = observe_value(attribute)
     if attr == "grad":
         obs["owner"] = owner
@@ -349,6 +354,11 @@ def only_str_keys(namespace: dict[Any, Any], keep: list[Any]) -> None:
     Iterating and clearing call no __eq__; everything removed stays referenced
     in keep, so no finalizer runs either.
     """
+    for key in namespace:
+        if type(key) is not str:
+            break
+    else:
+        return  # the usual case, checked in ~60 µs for sys.modules; rebuilding it costs ~1 ms
     keep.append(list(namespace.items()))
     namespace.clear()
     for key, value in keep[-1]:
@@ -424,6 +434,7 @@ def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[str, str | 
     try:
         close_output()
         write_all(RESULT_FD, data)
+        _close(RESULT_FD)  # the zygote reads to the end of the channel: end it now, not when the process is gone
     except BaseException:  # noqa: BLE001 - the learner closed the result channel: the zygote sees no frame
         pass
 

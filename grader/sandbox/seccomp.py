@@ -97,7 +97,6 @@ ALLOWED: tuple[str, ...] = (
     "openat", "read", "write", "close", "lseek", "newfstatat", "getdents64", "getcwd",
     "readlinkat",  # glibc's NSS resolving /lib -> usr/lib when getpass.getuser() runs (torch._dynamo import)
     "sendfile",  # shutil.copy between two files
-    "pread64",  # the child reading its own size from /proc/self/statm, opened before /proc was detached
     # Changing the scratch folder: os.mkdir/makedirs, os.remove, shutil.rmtree, os.rename, shutil.copy's mode,
     # shutil.copy2's timestamps and extended attributes (there are none: setxattr is refused). shutil.move
     # into a subfolder needs copy2 too: Landlock answers a cross-folder rename with EXDEV.
@@ -152,8 +151,9 @@ def kill_rule(own_pid: int) -> tuple[Clause, ...]:
 def to_self_rule(own_pid: int) -> tuple[Clause, ...]:
     """tgkill/tkill/rt_sigqueueinfo/rt_tgsigqueueinfo: first argument the child's own pid.
 
-    The child has one thread, whose tid is its pid: raise() (os.abort, signal.raise_signal)
-    is tgkill(pid, pid, sig).
+    For tgkill that is the thread group: raise() (os.abort, signal.raise_signal) on the
+    learner's thread is tgkill(pid, its tid, sig). tkill names a thread alone, so only the
+    main thread (tid = pid) can be its target.
     """
     return (Clause(0, (own_pid,)),)
 
@@ -222,7 +222,8 @@ ARG_RULES: dict[str, Callable[[int], tuple[Clause, ...]]] = {
 
 # Answered ENOSYS instead of EPERM: glibc's pthread_create and posix_spawn try clone3
 # first and fall back to clone only on ENOSYS; clone is refused, so a thread fails
-# with EPERM, which Python reports as "can't start new thread".
+# with EPERM, which Python reports as "can't start new thread". (The child's own learner
+# thread is started before the filter goes in.)
 ENOSYS_CALLS: tuple[str, ...] = ("clone3",)
 
 # -- refused, and worth naming ------------------------------------------------------------
@@ -418,7 +419,7 @@ def build_filter(own_pid: int) -> bytes:
 def summary() -> str:
     """One line for the sandbox's layer report."""
     return (f"allow-list of {len(ALLOWED)} calls, {len(ARG_RULES)} more only with checked arguments "
-            f"(signals only to itself, prlimit64 read-only, ioctl TCGETS, ...), no threads or processes, "
+            f"(signals only to itself, prlimit64 read-only, ioctl TCGETS, ...), no new threads or processes, "
             f"everything else EPERM")
 
 

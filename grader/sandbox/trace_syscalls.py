@@ -50,6 +50,8 @@ CALL = re.compile(r"^(?P<name>[a-z_0-9]+)\((?P<args>.*)")
 RESULT_EPERM = re.compile(r"= -1 EPERM ")
 PROBE_JOB = '\\"op\\":\\"probe\\"'
 UNKNOWN_CALL = re.compile(r"^syscall_0x(?P<nr>[0-9a-f]+)$")
+# The new thread's id as strace's own pid namespace sees it (the child lives in the zygote's).
+THREAD_ID = re.compile(r"= \d+ /\* (\d+) in strace's PID NS \*/$")
 NAMES_BY_NUMBER = {nr: name for name, nr in NUMBERS.items()}
 
 # Generous limits: under strace every call stops the child twice. (Half the jobs'
@@ -281,27 +283,71 @@ def _record_checked(trace: Trace, name: str, args: list[str]) -> None:
         trace.checked_args[(name, index, value)] += 1
 
 
-def parse_trace(path: Path) -> Trace | None:
-    """The calls made after the seccomp install in one strace -ff file, or None if it installs none."""
-    trace = Trace(path)
-    installed = False
+def _timed_lines(path: Path) -> list[tuple[float, str]]:
+    """(timestamp, call text) for each line of a trace file written with strace -ttt."""
+    out = []
     with path.open(errors="replace") as fh:
         for line in fh:
-            if PROBE_JOB in line:
-                trace.probe = True  # the job it read, before or after the install
-            if not installed:
-                installed = bool(INSTALL.match(line)) and line.rstrip().endswith("= 0")
+            stamp, _, text = line.partition(" ")
+            try:
+                out.append((float(stamp), text))
+            except ValueError:
                 continue
-            match = CALL.match(line)
-            if not match:
-                continue  # signals, exits, "<... resumed>" halves
-            name = _call_name(match["name"])
-            trace.calls[name] += 1
-            if RESULT_EPERM.search(line):
-                trace.refused[name] += 1
-            if name in seccomp.ARG_RULES:
-                _record_checked(trace, name, _args(match["args"]))
-    return trace if installed else None
+    return out
+
+
+def _add_call(trace: Trace, text: str) -> None:
+    match = CALL.match(text)
+    if not match:
+        return  # signals, exits, "<... resumed>" halves
+    name = _call_name(match["name"])
+    trace.calls[name] += 1
+    if RESULT_EPERM.search(text):
+        trace.refused[name] += 1
+    if name in seccomp.ARG_RULES:
+        _record_checked(trace, name, _args(match["args"]))
+
+
+def _threads_started(timed: list[tuple[float, str]]) -> list[int]:
+    """Thread ids this thread started (clone or clone3 with CLONE_THREAD, possibly interrupted and resumed)."""
+    threads, pending = [], False
+    for _, text in timed:
+        text = text.rstrip()
+        if text.startswith(("clone(", "clone3(")) and "CLONE_THREAD" in text:
+            pending = text.endswith("<unfinished ...>")
+            if not pending and (match := THREAD_ID.search(text)):
+                threads.append(int(match[1]))
+        elif pending and text.startswith(("<... clone resumed>", "<... clone3 resumed>")):
+            pending = False
+            if match := THREAD_ID.search(text):
+                threads.append(int(match[1]))
+    return threads
+
+
+def parse_traces(paths: list[Path]) -> list[Trace]:
+    """What each graded child made after its seccomp install, its learner thread included.
+
+    strace -ff writes one file per thread. The child's main thread installs the
+    filter (with TSYNC, on every thread at once), so a thread's calls count from
+    the install's timestamp in the file of the thread that started it.
+    """
+    lines = {int(path.name.rsplit(".", 1)[1]): (path, _timed_lines(path)) for path in paths}
+    traces = []
+    for tid, (path, timed) in lines.items():
+        installed_at = next((ts for ts, text in timed if INSTALL.match(text) and text.rstrip().endswith("= 0")), None)
+        if installed_at is None:
+            continue
+        trace = Trace(path, probe=any(PROBE_JOB in text for _, text in timed))
+        threads = _threads_started(timed)
+        for ts, text in timed:
+            if ts > installed_at:
+                _add_call(trace, text)
+        for thread in threads:
+            for ts, text in lines.get(thread, (None, []))[1]:
+                if ts > installed_at:
+                    _add_call(trace, text)
+        traces.append(trace)
+    return traces
 
 
 def verdict(name: str) -> str:
@@ -398,7 +444,8 @@ def run_workload(include_seed: bool) -> int:
 
 def trace_command(command: list[str], directory: Path, prefix: str, strace: str) -> int:
     """Run command under strace, one output file per process in directory (prefix.PID)."""
-    argv = [strace, "-f", "-ff", "-qq", "-e", "raw=" + ",".join(RAW_CALLS), "-o", str(directory / prefix), *command]
+    argv = [strace, "-f", "-ff", "-qq", "-ttt", "--pidns-translation", "-e", "raw=" + ",".join(RAW_CALLS), "-o", str(directory / prefix),
+            *command]
     print(f"tracing: {' '.join(command)}", file=sys.stderr, flush=True)
     return subprocess.run(argv, cwd=PROJECT_ROOT, check=False).returncode
 
@@ -444,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
     files = sorted(directory.glob(f"{TRACE_PREFIX}*.*"))
     print(f"parsing {len(files)} trace files in {directory}", file=sys.stderr, flush=True)
-    traces = [t for t in (parse_trace(f) for f in files) if t is not None]
+    traces = parse_traces(files)
     status = report(traces)
     if not args.parse and not args.keep:
         shutil.rmtree(directory, ignore_errors=True)
