@@ -14,9 +14,9 @@ learner's results and writes the verdict's evidence. The design
   stdlib changes nothing the grader calls.
 * A PEP 578 audit hook, which cannot be removed, refuses what would reach the
   main thread or raw memory anyway: `sys._current_frames`, gc's object walks,
-  trace and profile hooks, more audit hooks, ctypes, importing the grader, and
-  changing a class that existed before the learner's code (torch.Tensor,
-  builtins, the stdlib).
+  trace and profile hooks, more audit hooks, ctypes, and importing the grader.
+  (Changing a class's attributes raises no audit event in CPython; the
+  main thread therefore never looks anything up on a Python-level class.)
 * Python-level signal handlers (they run on the main thread) and operator
   registration with `torch.library` (kernels would run on any thread) are
   switched off before the learner's code runs.
@@ -155,19 +155,18 @@ def private_copy(module: types.ModuleType) -> types.SimpleNamespace:
     """The module's functions, bound to a private copy of its globals and of builtins.
 
     The copy is shallow: module-level values the functions use must be
-    immutable (numbers, strings, tuples, frozensets, C functions, classes that
-    are protected). tests/sandbox/test_guard.py checks that for the modules
+    immutable (numbers, strings, tuples, frozensets, C functions and types).
+    tests/sandbox/test_guard.py checks that for the module
     the main thread runs after the learner's code.
     """
-    own = vars(module)
-    private: dict[str, Any] = dict(own)
+    private: dict[str, Any] = dict(vars(module))
     private["__builtins__"] = dict(vars(builtins))
     functions = {}
-    for name, value in own.items():
-        if isinstance(value, types.FunctionType) and value.__globals__ is own:
-            functions[name] = types.FunctionType(value.__code__, private, value.__name__, value.__defaults__,
-                                                 value.__closure__)
-            functions[name].__kwdefaults__ = value.__kwdefaults__
+    for function in iter_functions(module):
+        copy = types.FunctionType(function.__code__, private, function.__name__, function.__defaults__,
+                                  function.__closure__)
+        copy.__kwdefaults__ = function.__kwdefaults__
+        functions[function.__name__] = copy
     private.update(functions)
     return types.SimpleNamespace(**functions)
 
