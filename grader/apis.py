@@ -52,6 +52,11 @@ class CheckResultSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
     choice = serializers.IntegerField(required=False, allow_null=True,
                                       help_text="choice items: the id of the chosen answer this feedback is about")
+    graph = serializers.JSONField(
+        required=False, help_text="graph checks: {learner: {nodes: [[type, kind, label]], edges: [[parent, child]], "
+        "truncated}, extra: [learner nodes not in the reference], reference and missing (when the item reveals "
+        "expected values)}; node 0 is the checked output, kind is op, leaf or custom")
+    graph_svg = serializers.CharField(required=False, help_text="graph checks: the URL of the graph drawn as SVG")
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
@@ -75,6 +80,13 @@ class SubmissionOutputSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+def _with_graph_urls(submission: Submission, checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for index, check in enumerate(checks):
+        if "graph" in check:
+            check["graph_svg"] = reverse("quiz:attempt-graph", args=[submission.pk, index])
+    return checks
+
+
 def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
     return {
         "id": submission.pk,
@@ -83,7 +95,7 @@ def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
         "learner": submission.user.get_username(),
         "status": submission.status,
         "score": submission.score,
-        "checks": selectors.visible_checks(submission=submission, user=user),
+        "checks": _with_graph_urls(submission, selectors.visible_checks(submission=submission, user=user)),
         "stdout": submission.stdout,
         "error": submission.error or None,
         "error_line": submission.error_line,

@@ -58,6 +58,8 @@ def visible_checks(*, submission: Submission, user: Any) -> list[dict[str, Any]]
                             "message": "" if check["passed"] else "A hidden check did not pass."})
         else:
             shown = {"name": check["name"], "passed": check["passed"], "message": check["message"]}
+            if "graph" in check:  # graph checks: the learner's graph (and the reference's, if the item reveals it)
+                shown["graph"] = check["graph"]
             if "choice" in check:  # choice items: which answer the feedback is about (None: "missing answers")
                 shown["choice"] = check["choice"]
             results.append(shown)

@@ -36,11 +36,6 @@ def item_limits(item: Item) -> Limits:
     return Limits(cpu_seconds=item.time_limit_seconds, memory_mb=item.memory_limit_mb)
 
 
-def sandbox_check(check: CheckModel) -> Check:
-    return Check(target=check.target, compare=check.compare, name=check.name, rtol=check.rtol, atol=check.atol,
-                 strict_dtype=check.strict_dtype, weight=check.weight, hidden=check.hidden, feedback=check.feedback)
-
-
 def code_grade(*, item: Item, code: str | bytes) -> Grade:
     """Grade code against an item's checks through this process's sandbox. Raises SandboxFault."""
     checks = list(item.checks.all())
@@ -48,14 +43,26 @@ def code_grade(*, item: Item, code: str | bytes) -> Grade:
         return Grade(status=Status.INTERNAL_ERROR,
                      error="This exercise has no reference values yet; this is not your fault.")
     return grade_code(
-        get_sandbox(), code=code, setup=item.setup_code, checks=[sandbox_check(c) for c in checks],
+        get_sandbox(), code=code, setup=item.setup_code, checks=[c.to_sandbox() for c in checks],
         reference=[c.expected for c in checks], limits=item_limits(item), reveal_expected=item.reveal_expected,
+        starter=item.starter_code,
     )
 
 
-def reference_observations(*, setup: str, solution: str, targets: list[str], limits: Limits) -> list[dict[str, Any]]:
+def reference_observations(*, setup: str, solution: str, checks: list[Check], limits: Limits) -> list[dict[str, Any]]:
     """Run a reference solution in the sandbox. Raises ReferenceFailed or SandboxFault."""
-    return observe_reference(get_sandbox(), solution=solution, setup=setup, targets=targets, limits=limits)
+    return observe_reference(get_sandbox(), solution=solution, setup=setup, checks=checks, limits=limits)
+
+
+def starter_passing(spec: Any, checks: list[Check], observations: list[dict[str, Any]]) -> list[str]:
+    """The labels of the checks an item's starter code passes as it is (spec: a content ItemSpec).
+
+    For the content loader's warning: each is a point a learner gets for changing one token.
+    """
+    grade = grade_code(get_sandbox(), code=spec.starter, setup=spec.setup, checks=checks, reference=observations,
+                       limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb),
+                       reveal_expected=True, screen=False)
+    return [c.name for c in grade.checks if c.passed]
 
 
 @dataclass

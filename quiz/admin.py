@@ -33,10 +33,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from grader.sandbox import describe
+from grader.sandbox import CHECK_KINDS, describe
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
-from .content_format import ContentError
+from .content_format import CHECK_FIELDS, ContentError
 from .models import Check, Choice, Item, Quiz
 from .references import (Reference, ReferenceProblem, item_reference_store, item_spec, quiz_items_renumber,
                          reference_run)
@@ -96,12 +96,15 @@ class CheckForm(forms.ModelForm):
 
     compare = forms.ChoiceField(
         choices=[("", "infer"), *((mode, mode) for mode in Check.Compare.values)], required=False,
-        help_text="value: allclose; none: is None; bool: True/False. Infer: from what the reference solution gives.")
+        help_text="; ".join(f"{name}: {kind.help}" for name, kind in CHECK_KINDS.items())
+        + ". Infer: value, none or bool, from what the reference solution gives.")
+    sources = forms.CharField(
+        required=False, label="from", widget=forms.TextInput(attrs={"size": 10, "class": "code-input"}),
+        help_text="derived: the given tensors the target must come from, separated by commas (e.g. x, w)")
 
     class Meta:
         model = Check
-        fields = ("order", "target", "compare", "name", "rtol", "atol", "strict_dtype", "weight", "hidden",
-                  "feedback")
+        fields = ("order", *CHECK_FIELDS)
         field_classes = {"feedback": MultilineField}
         widgets = {
             "target": forms.TextInput(attrs={"class": "code-input", "size": 22, "spellcheck": "false"}),
@@ -117,6 +120,10 @@ class CheckForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.instance.compare_given:
             self.initial["compare"] = ""
+        self.initial["sources"] = ", ".join(self.instance.sources or [])
+
+    def clean_sources(self) -> list[str]:
+        return [name.strip() for name in (self.cleaned_data.get("sources") or "").split(",") if name.strip()]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -247,8 +254,7 @@ class CheckInline(admin.TabularInline):
     form = CheckForm
     formset = OrderedInlineFormSet
     extra = 1
-    fields = ("order", "target", "compare", "name", "rtol", "atol", "strict_dtype", "weight", "hidden", "feedback",
-              "expected_value")
+    fields = ("order", *CHECK_FIELDS, "expected_value")
     readonly_fields = ("expected_value",)
     classes = ("kind-code",)
     verbose_name_plural = "checks (evaluated after the learner's code)"

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .content_format import DEFAULT_MEMORY_MB, DEFAULT_REVEAL_AFTER, DEFAULT_TIME_SECONDS, CheckSpec
+from .content_format import CHECK_FIELDS, DEFAULT_MEMORY_MB, DEFAULT_REVEAL_AFTER, DEFAULT_TIME_SECONDS, CheckSpec
 from .models import Check, Choice, Item, Quiz
 
 _CHECK_DEFAULTS = CheckSpec(target="")
@@ -30,10 +30,10 @@ def _check_document(check: Check) -> dict[str, Any]:
     doc: dict[str, Any] = {"target": check.target}
     if check.compare_given:
         doc["compare"] = check.compare
-    for key in ("name", "rtol", "atol", "strict_dtype", "weight", "hidden", "feedback"):
+    for key in CHECK_FIELDS:
         value = getattr(check, key)
-        if value != getattr(_CHECK_DEFAULTS, key):
-            doc[key] = value
+        if key not in ("target", "compare") and value != getattr(_CHECK_DEFAULTS, key):
+            doc["from" if key == "sources" else key] = value
     return doc
 
 

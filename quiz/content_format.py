@@ -14,10 +14,16 @@ from typing import Any
 
 import yaml
 
-from grader.sandbox import DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, rejection_reason
+from grader.sandbox import (
+    CHECK_KINDS, DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, Check, rejection_reason, static_problem,
+)
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-COMPARE_MODES = ("value", "none", "bool")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COMPARE_MODES = tuple(CHECK_KINDS)
+# A check's fields, as the sandbox judges it (grader.sandbox.Check): the spec, the model, the admin form and
+# the export all use these names. In YAML, `sources` is written `from`.
+CHECK_FIELDS = tuple(Check.__dataclass_fields__)
 DEFAULT_TIME_SECONDS = 2.0
 DEFAULT_MEMORY_MB = 256
 DEFAULT_REVEAL_AFTER = 3
@@ -50,6 +56,12 @@ class CheckSpec:
     weight: float = 1.0
     hidden: bool = False
     feedback: str = ""
+    sources: list[str] = field(default_factory=list)
+
+    def to_sandbox(self, compare: str) -> Check:
+        """The check the sandbox runs, once compare is known (inferred from the reference if not given)."""
+        values = {f: getattr(self, f) for f in CHECK_FIELDS if f not in ("compare", "sources")}
+        return Check(compare=compare, sources=tuple(self.sources), **values)
 
 
 @dataclass
@@ -149,20 +161,35 @@ def _python(reader: _Reader, key: str, source: str, mode: str) -> None:
 ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts"}
 CODE_KEYS = {"starter", "setup", "solution", "reveal_expected", "limits", "checks"}
 CHOICE_KEYS = {"multiple", "choices"}
-CHECK_KEYS = {"target", "compare", "name", "rtol", "atol", "strict_dtype", "weight", "hidden", "feedback"}
+CHECK_KEYS = (set(CHECK_FIELDS) - {"sources"}) | {"from"}
 
 
 def _check(data: Any, file: str, item: str, path: str) -> CheckSpec:
     r = _Reader(data, file, item, path, CHECK_KEYS)
     target = r.text("target", allow_empty=False).strip()
-    _python(r, "target", target, "eval")
     compare = r.text("compare", None)
     if compare is not None and compare not in COMPARE_MODES:
         r.fail("compare", f"must be one of {', '.join(COMPARE_MODES)}")
+    kind = CHECK_KINDS[compare or "value"]
+    if kind.probe is None:
+        problem = static_problem(Check(target=target, compare=compare or "value"))
+        if problem:
+            r.fail("target", problem)
+    else:
+        _python(r, "target", target, "eval")
+    sources = r.str_list("from")
+    if compare == "derived" and not sources:
+        r.fail("from", "is required for a derived check: the names of the tensors the target must come from")
+    if compare != "derived" and sources:
+        r.fail("from", "only derived checks have this field")
+    for i, name in enumerate(sources):
+        if not IDENTIFIER.match(name.strip()):
+            r.fail(f"from[{i}]", "must be a variable name")
     spec = CheckSpec(
         target=target, compare=compare, name=r.text("name", ""), rtol=r.get("rtol", float, DEFAULT_RTOL),
         atol=r.get("atol", float, DEFAULT_ATOL), strict_dtype=r.get("strict_dtype", bool, False),
         weight=r.get("weight", float, 1.0), hidden=r.get("hidden", bool, False), feedback=r.text("feedback", ""),
+        sources=[n.strip() for n in sources],
     )
     if spec.rtol < 0 or spec.atol < 0:
         r.fail("rtol" if spec.rtol < 0 else "atol", "must not be negative")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from django.db import models
 
+from grader.sandbox import CHECK_KINDS
+from grader.sandbox import Check as SandboxCheck
+
 
 class Quiz(models.Model):
     slug = models.SlugField(unique=True)
@@ -66,14 +69,13 @@ class Item(models.Model):
 
 
 class Check(models.Model):
-    class Compare(models.TextChoices):
-        VALUE = "value", "Value (allclose)"
-        NONE = "none", "Is None"
-        BOOL = "bool", "True / False"
+    # The kinds come from the sandbox's one list (grader.sandbox.CHECK_KINDS): Compare.VALUE, Compare.AUTOGRAD...
+    Compare = models.TextChoices("Compare", [(name.upper(), (name, kind.label)) for name, kind in CHECK_KINDS.items()])
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="checks")
     order = models.PositiveIntegerField(default=0)
-    target = models.CharField(max_length=500, help_text="Python expression evaluated after the learner's code")
+    target = models.CharField(max_length=500, help_text="Python expression evaluated after the learner's code; "
+                              "for calls/forbids, the names or construct to look for")
     compare = models.CharField(max_length=10, choices=Compare.choices, default=Compare.VALUE)
     compare_given = models.BooleanField(default=False, editable=False, help_text="compare was set in the content, not inferred")
     name = models.CharField(max_length=200, blank=True)
@@ -83,6 +85,8 @@ class Check(models.Model):
     weight = models.FloatField(default=1.0)
     hidden = models.BooleanField(default=False)
     feedback = models.TextField(blank=True, help_text="Added to the message when the check fails")
+    sources = models.JSONField(default=list, blank=True,
+                               help_text="derived: the names of the given tensors the target must come from")
     expected = models.JSONField(null=True, blank=True, editable=False, help_text="Reference observation")
 
     class Meta:
@@ -94,7 +98,12 @@ class Check(models.Model):
 
     @property
     def label(self) -> str:
-        return self.name or self.target
+        return self.to_sandbox().label
+
+    def to_sandbox(self) -> SandboxCheck:
+        """The check as the sandbox judges it: every field of grader.sandbox.Check, by name."""
+        return SandboxCheck(**{f: tuple(getattr(self, f)) if f == "sources" else getattr(self, f)
+                               for f in SandboxCheck.__dataclass_fields__})
 
 
 class Choice(models.Model):

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from grader.sandbox import Limits, ReferenceFailed, SandboxFault
+from grader.sandbox import VALUE_KINDS, Limits, ReferenceFailed, SandboxFault
 from grader.sandbox import describe
 
 from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
@@ -26,10 +26,14 @@ def reference_fingerprint(item: ItemSpec) -> str:
     """What the expected values depend on: when it is unchanged they are reused."""
     data = {"setup": item.setup, "solution": item.solution, "targets": [c.target for c in item.checks],
             "time": item.time_seconds, "memory": item.memory_mb}
+    if any(c.compare not in VALUE_KINDS for c in item.checks):  # the fingerprints of value-only items stay as they were
+        data["probes"] = [[c.compare or "value", c.sources] for c in item.checks]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def resolve_compare(spec: CheckSpec, obs: dict[str, Any], file: str, slug: str, index: int) -> str:
+    if spec.compare is not None and spec.compare not in VALUE_KINDS:
+        return spec.compare  # judged on traced facts or on the code: nothing to infer
     kind = obs["kind"]
     inferred = "none" if kind == "none" else "bool" if kind == "bool" else "value"
     given = spec.compare
@@ -46,7 +50,8 @@ def reference_observe(*, spec: ItemSpec, runner: ReferenceRunner, file: str = ""
     (field checks[i].compare) when a compare mode written for a check contradicts
     what the solution gives.
     """
-    observations = runner(setup=spec.setup, solution=spec.solution, targets=[c.target for c in spec.checks],
+    observations = runner(setup=spec.setup, solution=spec.solution,
+                          checks=[c.to_sandbox(c.compare or "value") for c in spec.checks],
                           limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb))
     compares = [resolve_compare(c, observations[i], file, spec.slug, i) for i, c in enumerate(spec.checks)]
     return observations, compares

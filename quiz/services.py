@@ -9,9 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from grader.sandbox import Check as SandboxCheck
 from grader.sandbox import ReferenceFailed, SandboxFault
 
-from .content_format import ContentError, ItemSpec, QuizSpec, load_paths
+from .content_format import CHECK_FIELDS, ContentError, ItemSpec, QuizSpec, load_paths
 from .models import Check, Choice, Item, Quiz
 from .references import ReferenceRunner, reference_fingerprint, reference_observe
 
@@ -27,6 +28,7 @@ class LoadReport:
     deleted: list[str] = field(default_factory=list)
     quizzes_changed: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)  # items whose reference solution was run
+    warnings: list[str] = field(default_factory=list)  # e.g. a starter that already passes a check
 
     @property
     def changed(self) -> bool:
@@ -52,8 +54,8 @@ def _item_fields(quiz: Quiz, spec: ItemSpec, order: int) -> dict[str, Any]:
     }
 
 
-GRADING_FIELDS = {"kind", "setup_code", "solution_code", "time_limit_seconds", "memory_limit_mb", "multiple",
-                  "reveal_expected"}
+GRADING_FIELDS = {"kind", "setup_code", "solution_code", "starter_code", "time_limit_seconds", "memory_limit_mb",
+                  "multiple", "reveal_expected"}
 
 
 def _sync_rows(model: type, item: Item, rows: list[dict[str, Any]]) -> bool:
@@ -79,8 +81,13 @@ def _sync_rows(model: type, item: Item, rows: list[dict[str, Any]]) -> bool:
 Reference = tuple[str, list[dict[str, Any]], list[str]]  # fingerprint, observations, compare modes
 
 
+# starter_checker(spec, checks, observations) -> the labels of the checks the item's starter code already passes
+StarterChecker = Callable[[ItemSpec, list[SandboxCheck], list[dict[str, Any]]], list[str]]
+
+
 def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recompute: bool,
-                        progress: Callable[[str], None], report: LoadReport) -> dict[str, Reference]:
+                        progress: Callable[[str], None], report: LoadReport,
+                        starter_checker: StarterChecker | None) -> dict[str, Reference]:
     stored = {
         item.slug: (item.reference_fingerprint, [c.expected for c in item.checks.all()])
         for item in Item.objects.filter(kind=Item.Kind.CODE).prefetch_related("checks")
@@ -103,22 +110,32 @@ def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recomp
             except SandboxFault as exc:
                 raise ContentError(quiz.file, spec.slug, "solution", f"the sandbox could not run it: {exc}") from None
             results[spec.slug] = (fingerprint, observations, compares)
+            if starter_checker is not None and not reusable and spec.starter.strip():
+                checks = [c.to_sandbox(compare) for c, compare in zip(spec.checks, compares, strict=True)]
+                passing = starter_checker(spec, checks, observations)
+                if passing:
+                    report.warnings.append(f"{spec.slug}: the starter code already passes {len(passing)} of "
+                                           f"{len(checks)} checks ({', '.join(passing)})")
     return results
 
 
 def quiz_content_load(*, paths: list[Path], runner: ReferenceRunner, recompute: bool = False,
-                      progress: Callable[[str], None] = lambda _: None) -> tuple[list[QuizSpec], LoadReport]:
+                      progress: Callable[[str], None] = lambda _: None,
+                      starter_checker: StarterChecker | None = None) -> tuple[list[QuizSpec], LoadReport]:
     """Upsert quizzes from YAML by slug; all or nothing.
 
     Expected values come from running each code item's reference solution through
     the sandbox (runner), reused while the solution, setup, targets and limits are
     unchanged. Items gone from a file are deleted, or archived when they have
     submissions. Raises ContentError (one line: file, item, field) and writes
-    nothing when any file is bad.
+    nothing when any file is bad. With a starter_checker, each item whose reference
+    ran again has its starter code graded too, and a starter that already passes
+    checks is reported in report.warnings (a learner would get those points for
+    changing one token).
     """
     quizzes = load_paths(paths)
     report = LoadReport()
-    references = _compute_references(quizzes, runner, recompute, progress, report)
+    references = _compute_references(quizzes, runner, recompute, progress, report, starter_checker)
     now = timezone.now()
     with transaction.atomic():
         for quiz_spec in quizzes:
@@ -163,9 +180,8 @@ def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | 
             item.reference_fingerprint, item.reference_computed_at = fingerprint, now
             changed_fields.append("reference_fingerprint")
         check_rows = [{
-            "target": c.target, "compare": compares[i], "compare_given": c.compare is not None,
-            "name": c.name, "rtol": c.rtol, "atol": c.atol, "strict_dtype": c.strict_dtype, "weight": c.weight,
-            "hidden": c.hidden, "feedback": c.feedback, "expected": observations[i],
+            **{f: getattr(c, f) for f in CHECK_FIELDS}, "compare": compares[i], "compare_given": c.compare is not None,
+            "expected": observations[i],
         } for i, c in enumerate(spec.checks)]
     choice_rows = [{"text": c.text, "correct": c.correct, "feedback": c.feedback} for c in spec.choices]
     grading_changed |= _sync_rows(Check, item, check_rows)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.quiz_list, name="quiz-list"),
     path("quizzes/<slug:slug>/", views.quiz_detail, name="quiz-detail"),
     path("items/<slug:slug>/", views.item_detail, name="item-detail"),
+    path("attempts/<int:pk>/graphs/<int:index>.svg", views.attempt_graph, name="attempt-graph"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

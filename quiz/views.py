@@ -29,6 +29,7 @@ from grader.models import Submission
 from . import selectors
 from .apis import item_data
 from .forms import AnswerForm, SignupForm
+from .graphs import graph_summary, graph_svg
 from .models import Item, Quiz
 
 logger = logging.getLogger(__name__)
@@ -195,6 +196,23 @@ def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return _item_page(request, item, form_error=message[:1].upper() + message[1:], posted=form, status=400)
     url = reverse("quiz:item-detail", args=[item.slug])
     return redirect(f"{url}?attempt={submission.pk}#verdict")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def attempt_graph(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    """The autograd graph of one graph check of an attempt, as SVG (the viewer's own attempts only)."""
+    submission = grader_selectors.submission_get(user=request.user, pk=pk)
+    if submission is None:
+        raise Http404("no such attempt")
+    checks = grader_selectors.visible_checks(submission=submission, user=request.user)
+    if index >= len(checks) or "graph" not in checks[index]:
+        raise Http404("no graph for this check")
+    response = HttpResponse(graph_svg(checks[index]["graph"], name=checks[index]["name"]),
+                            content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
 
 
 def _safe_next(request: HttpRequest) -> str:

@@ -6,6 +6,8 @@ package imports from here, never from a module inside it
 
     Sandbox            start a zygote, run jobs, probe its isolation layers
     Job, Limits, Check the data a run and a comparison need
+    CHECK_KINDS        the one list of check kinds (value ... graph, calls, forbids)
+    screen_problem, is_starter, static_problem   what is read from the code itself
     grade_code         run learner code and judge it against reference observations
     observe_reference  run a reference solution and return its observations
     judge              turn a RunOutcome into a Grade (status, score, checks, error)
@@ -16,11 +18,14 @@ from __future__ import annotations
 
 from .client import Sandbox, SandboxFault
 from .compare import describe
-from .grading import ATTEMPT_VERDICTS, VERDICTS, CheckResult, Grade, ReferenceFailed, grade_code, judge, observe_reference
-from .jobs import (
-    DEFAULT_ATOL, DEFAULT_RTOL, MAX_CODE_BYTES, MAX_CPU_SECONDS, MAX_MEMORY_MB, Check, Job, Limits, RunOutcome,
-    rejection_reason,
+from .grading import (
+    ATTEMPT_VERDICTS, VERDICTS, CheckResult, Grade, HiddenRun, ReferenceFailed, grade_code, judge, observe_reference,
 )
+from .jobs import (
+    CHECK_KINDS, DEFAULT_ATOL, DEFAULT_RTOL, MAX_CODE_BYTES, MAX_CPU_SECONDS, MAX_MEMORY_MB, STATIC_KINDS,
+    VALUE_KINDS, Check, CheckKind, Job, Limits, RunOutcome, rejection_reason,
+)
+from .static import is_starter, screen_problem, static_problem
 from .policy import LAYERS, REQUIRED_LAYERS
 from .policy import missing as missing_layers
 from .targets import target_problem
@@ -29,5 +34,6 @@ __all__ = [
     "Sandbox", "SandboxFault", "REQUIRED_LAYERS", "LAYERS", "missing_layers", "Job", "Limits", "Check",
     "RunOutcome", "Grade", "CheckResult", "grade_code", "judge", "observe_reference", "ReferenceFailed",
     "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS", "MAX_CODE_BYTES", "MAX_CPU_SECONDS", "MAX_MEMORY_MB",
-    "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "target_problem",
+    "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "target_problem", "CHECK_KINDS", "CheckKind", "VALUE_KINDS",
+    "STATIC_KINDS", "is_starter", "screen_problem", "static_problem", "HiddenRun",
 ]

@@ -3,13 +3,16 @@
     python -m grader.sandbox.bench [--rounds N] [--baseline N]
 
 Grades the seed quiz's code items repeatedly (each item's reference solution,
-which must pass, and its starter code, which must not) and prints p50/p99
+which must pass, and its starter code with one token added, which must not:
+the unchanged starter is refused without running) and prints p50/p99
 latency per submission in two regimes: paced (a short pause between
 submissions, as a worker has while it writes a verdict and fetches the next
 job, so the pool of pre-forked children refills) and back-to-back (the pool
 must refill under load). In the same run it times the model of runners that
 start a fresh interpreter per submission: `python -c` importing torch and
-running the same code. No Django, no broker: just the sandbox.
+running the same code. It also measures what lineage tracing costs: each
+item's solution run with the recorder on and off, compared on the child's own
+execution time (median per item). No Django, no broker: just the sandbox.
 """
 from __future__ import annotations
 
@@ -23,13 +26,14 @@ from pathlib import Path
 import yaml
 
 from .client import Sandbox
-from .grading import grade_code, observe_reference
-from .jobs import Check, Limits
+from .grading import grade_code, observe_reference, sandbox_job
+from .jobs import STATIC_KINDS, Check, Limits
 
 SEED = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-basics.yaml"
 PACED_TARGET_MS = 5.0
 BACK_TO_BACK_TARGET_MS = 10.0
 SPEEDUP_TARGET = 200.0  # paced, against a fresh interpreter per submission measured in the same run
+TRACING_TARGET_MS = 1.0  # lineage recording, per seed item (median of the child's execution time, on - off)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -45,8 +49,10 @@ def load_items() -> list[dict]:
         if raw.get("kind") == "code":
             limits = raw.get("limits", {})
             items.append({"slug": raw["slug"], "setup": raw.get("setup", ""), "solution": raw["solution"],
-                          "starter": raw.get("starter", ""), "targets": [c["target"] for c in raw["checks"]],
+                          "starter": raw.get("starter", "") + "\n_touched = 1\n",
+                          "targets": [c["target"] for c in raw["checks"]],
                           "compare": [c.get("compare") for c in raw["checks"]],
+                          "sources": [tuple(c.get("from", ())) for c in raw["checks"]],
                           "limits": Limits(cpu_seconds=limits.get("time_seconds", 2.0),
                                            memory_mb=limits.get("memory_mb", 256))})
     return items
@@ -54,7 +60,8 @@ def load_items() -> list[dict]:
 
 def fresh_interpreter_ms(item: dict) -> float:
     """One submission the Jobe/Judge0 way: a new interpreter that imports torch, runs, observes."""
-    script = "\n".join([item["setup"], item["solution"], f"_ = [eval(t) for t in {item['targets']!r}]"])
+    targets = [t for t, c in zip(item["targets"], item["compare"]) if c not in STATIC_KINDS]
+    script = "\n".join([item["setup"], item["solution"], f"_ = [eval(t) for t in {targets!r}]"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_NUM_THREADS": "1"}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)
@@ -79,10 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  zygote start (import torch, warm up, probe): {start_s:.2f} s", flush=True)
     try:
         for item in items:
+            probing = [Check(target=t, compare=c or "value", sources=s)
+                       for t, c, s in zip(item["targets"], item["compare"], item["sources"])]
             item["reference"] = observe_reference(sandbox, solution=item["solution"], setup=item["setup"],
-                                                  targets=item["targets"], limits=item["limits"])
-            item["checks"] = [Check(target=t, compare=c or _infer(o))
-                              for t, c, o in zip(item["targets"], item["compare"], item["reference"])]
+                                                  checks=probing, limits=item["limits"])
+            item["checks"] = [Check(target=c.target, compare=c.compare if c.compare != "value" else _infer(o),
+                                    sources=c.sources) for c, o in zip(probing, item["reference"])]
 
         def grade(item: dict, code: str) -> tuple[float, str]:
             t0 = time.perf_counter()
@@ -105,6 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  graded {total} submissions (reference solutions and starters); wrong verdicts: {wrong}")
         for regime, values in results.items():
             print(f"  {regime + ':':<34} p50 {percentile(values, 50):6.1f} ms   p99 {percentile(values, 99):6.1f} ms")
+        tracing = tracing_cost(sandbox, items, args.rounds)
+        for slug, cost in tracing.items():
+            print(f"  lineage tracing, {slug + ':':<26} {cost:+5.2f} ms")
+        worst = max(tracing.values())
+        print(f"  lineage tracing, worst item: {worst:+.2f} ms (target <= {TRACING_TARGET_MS:.0f} ms: "
+              f"{'MET' if worst <= TRACING_TARGET_MS else 'NOT MET'})")
         print(f"  zygote restarts during the run: {sandbox.restarts}", flush=True)
     finally:
         sandbox.close()
@@ -122,6 +137,22 @@ def main(argv: list[str] | None = None) -> None:
           "(median of per-submission latencies)")
     if wrong:
         raise SystemExit(f"{wrong} wrong verdicts")
+
+
+def tracing_cost(sandbox: Sandbox, items: list[dict], rounds: int) -> dict[str, float]:
+    """Per item: the median of the child's execution time with lineage recorded, minus without."""
+    cost = {}
+    for item in items:
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(max(rounds, 20)):
+            for trace in (True, False):
+                job = sandbox_job(code=item["solution"], setup=item["setup"], checks=item["checks"],
+                                  limits=item["limits"])
+                time.sleep(0.03)  # paced: a ready child each time
+                outcome = sandbox.run(type(job)(**{**job.__dict__, "trace": trace}))
+                times[trace].append(float(outcome.frame["exec_ms"]) if outcome.frame else float("nan"))
+        cost[item["slug"]] = percentile(times[True], 50) - percentile(times[False], 50)
+    return cost
 
 
 def _infer(observation: dict) -> str:

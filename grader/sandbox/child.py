@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from . import _linux, guard, landlock, limits, namespaces, observe, protocol, seccomp, stage, targets
+from . import _linux, evidence, guard, landlock, limits, lineage, namespaces, observe, protocol, seccomp, stage, targets
 from .syscalls import NUMBERS
 
 STDOUT_FD, JOB_FD, RESULT_FD, CGROUP_FD = 1, 3, 4, 5
@@ -187,20 +187,33 @@ class SetupSyntaxError(Exception):
     """The item's own setup code does not compile."""
 
 
-def _job_tuple(setup: str, code: str, target_texts: list[str], marker: bytes) -> tuple[tuple[Any, ...], list[Any]]:
-    """What the learner's thread runs, and what the main thread needs to read its results.
+Reading = tuple[list[Any], list[bool], dict[str, Any]]  # lineage events, [recording, overflowed], namespace
+
+
+def _job_tuple(setup: str, code: str, target_texts: list[str], probes: list[Any], marker: bytes,
+               lineage_code: Any, trace: bool = True) -> tuple[tuple[Any, ...], list[Any], Reading]:
+    """What the learner's thread runs, what the main thread needs to read its results, and the
+    lists the lineage recorder fills (the main thread's own: it reads them without the recorder).
 
     Raises SyntaxError for the learner's code, SetupSyntaxError for the item's setup.
     """
-    plans, metas = zip(*(targets.plan(t) for t in target_texts)) if target_texts else ((), ())
+    probes = probes or [["value", []] for _ in target_texts]
+    planned = [targets.plan(t, p[0], tuple(p[1])) for t, p in zip(target_texts, probes, strict=True)]
+    plans, metas = zip(*planned) if planned else ((), ())
+    early = [plan for plan, meta in planned if meta[3] == "identity"]
+    sources = tuple(sorted({name for meta in metas for name in meta[4]}))
     try:
         setup_code = compile(setup, stage.SETUP, "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise SetupSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
     learner_code = compile(code, stage.SUBMISSION, "exec", dont_inherit=True)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    job = (setup_code, setup, learner_code, code, namespace, list(plans), marker, os.write, RESULT_FD)
-    return job, list(metas)
+    events: list[Any] = []
+    flags = [True, False]
+    recorder = lineage.Recorder(events, flags) if trace else None
+    job = (setup_code, setup, learner_code, code, namespace, list(plans), marker, os.write, RESULT_FD,
+           recorder, flags, lineage_code, early, sources)
+    return job, list(metas), (events, flags, namespace)
 
 
 def _syntax_error(exc: SyntaxError, source: str) -> dict[str, Any]:
@@ -314,9 +327,12 @@ def main(spec: dict[str, Any]) -> None:
             protocol.write_frame(RESULT_FD, {"ready": False, "error": str(exc)})
             return
         report = guard.private_copy(observe)
-        warm_up, warm_metas = _job_tuple("", stage.PREFAULT, list(stage.PREFAULT_TARGETS), b"")
+        facts = guard.private_copy(evidence)
+        lineage_code = guard.private_copy(lineage)
+        warm_up, warm_metas, warm_reading = _job_tuple("", stage.PREFAULT, list(stage.PREFAULT_TARGETS),
+                                                       list(stage.PREFAULT_PROBES), b"", lineage_code)
         thread.serve(warm_up)
-        report.prefault(thread.slot, warm_metas)
+        report.prefault(thread.slot, warm_metas, warm_reading, facts)
         protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers.report})
 
         job = protocol.read_frame(JOB_FD, JOB_LIMIT)
@@ -343,7 +359,9 @@ def main(spec: dict[str, Any]) -> None:
             head["token"] = token
         fallback = report.frame_bytes(head)
         try:
-            learner_job, metas = _job_tuple(job.get("setup") or "", job["code"], list(job["targets"]), RUNNING)
+            learner_job, metas, reading = _job_tuple(job.get("setup") or "", job["code"], list(job["targets"]),
+                                                     list(job.get("probes") or []), RUNNING, lineage_code,
+                                                     trace=job.get("trace", True) is not False)
         except (SyntaxError, SetupSyntaxError) as exc:
             if isinstance(exc, SetupSyntaxError):
                 head["phase"] = "setup_error"
@@ -359,7 +377,7 @@ def main(spec: dict[str, Any]) -> None:
             return
         thread.slot[0] = learner_job
         current_frames = sys._current_frames
-        report.finish(thread.start, thread.done, thread.slot, metas, token, trusted, current_frames,
+        report.finish(thread.start, thread.done, thread.slot, metas, reading, facts, token, trusted, current_frames,
                       thread.ident, thread.park_code, thread.park_lineno, fallback)
         code = 0
     except BaseException as exc:  # noqa: BLE001 - a fault of ours (before the learner's code): say so

@@ -173,9 +173,11 @@ class Sandbox:
         # os._exit (no real frame follows to give it away) is refused, not judged.
         token = secrets.token_hex(16)
         request = {
-            "op": "run", "setup": job.setup, "code": job.code, "targets": list(job.targets),
+            "op": "run", "setup": job.setup, "code": job.code, "targets": list(job.targets), "probes": job.probe_list(),
             "limits": job.limits.as_dict(), "token": token,
         }
+        if not job.trace:
+            request["trace"] = False
         reply = self._request(request, job.limits.wall + REPLY_GRACE_SECONDS)
         return _outcome(reply, len(job.targets), token)
 

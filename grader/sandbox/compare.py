@@ -14,9 +14,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from . import provenance
 from .jobs import Check
 
 FLOATING = {"float16", "bfloat16", "float32", "float64"}
+# The check kinds judged on the facts the child traced, and the observation key that holds them.
+_FACT_KEYS = {"autograd": "lineage", "derived": "lineage", "in_place": "same", "graph": "graph"}
 _NAME_ERROR = re.compile(r"NameError: name '(?P<name>[^']+)' is not defined")
 # Integers at least this large are shown in scientific notation: every int64 still shows exactly, and a
 # learner's 10**400 (or 10**5000, whose str() Python refuses) shows as 1e+400.
@@ -290,6 +293,17 @@ def compare(check: Check, expected: dict[str, Any], actual: dict[str, Any], reve
     elif actual["kind"] == "tensor" and actual.get("subclass"):
         passed, message = False, (f"{name} is {describe(actual)}: the grader reads only plain tensors, made by "
                                   "torch and filled in by autograd")
+    elif check.compare in _FACT_KEYS:
+        if _FACT_KEYS[check.compare] not in actual:
+            passed, message = False, f"{name} could not be traced"
+        elif check.compare == "autograd":
+            passed, message = provenance.judge_autograd(check, actual)
+        elif check.compare == "derived":
+            passed, message = provenance.judge_derived(check, actual)
+        elif check.compare == "in_place":
+            passed, message = provenance.judge_in_place(check, actual)
+        else:
+            passed, message = provenance.judge_graph(check, expected, actual, reveal)
     elif check.compare == "none":
         passed = actual["kind"] == "none"
         message = "" if passed else f"{name} should be None, but it is {describe(actual)}"

@@ -18,8 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import Sandbox, SandboxFault
+from . import static
 from .compare import compare
 from .jobs import Check, Job, Limits, RunOutcome, rejection_reason
+from .provenance import graph_view
+
+STATIC_REFERENCE = {"kind": "static"}  # what a static check keeps as its reference: it judges the code alone
+STARTER_MESSAGE = ("You have not changed the starter code yet: fill in the TODOs, then submit. "
+                   "(This does not count as an attempt.)")
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT = "timeout", "memory_limit", "output_limit"
@@ -39,10 +45,14 @@ class CheckResult:
     message: str
     hidden: bool = False
     weight: float = 1.0
+    graph: dict[str, Any] | None = None  # graph checks: the learner's graph (and the reference's, if revealed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "message": self.message, "hidden": self.hidden,
-                "weight": self.weight}
+        out = {"name": self.name, "passed": self.passed, "message": self.message, "hidden": self.hidden,
+               "weight": self.weight}
+        if self.graph is not None:
+            out["graph"] = self.graph
+        return out
 
 
 @dataclass
@@ -103,7 +113,7 @@ def _memory_text(limits: Limits) -> str:
 
 
 def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, Any]], *,
-          limits: Limits, reveal_expected: bool) -> Grade:
+          limits: Limits, reveal_expected: bool, code: static.Code | None = None) -> Grade:
     """The verdict for one run. reference holds one observation per check, in order.
 
     internal_error only where the grader failed: before the child's marker said
@@ -123,7 +133,7 @@ def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, An
     elif outcome.killed_for == "frame" or outcome.frame_error:
         grade.error = "Your code wrote to the grader's result channel, so its result cannot be trusted."
     elif frame is not None:
-        _judge_frame(grade, frame, outcome, checks, reference, limits, reveal_expected)
+        _judge_frame(grade, frame, outcome, checks, reference, limits, reveal_expected, code)
     elif not outcome.started:
         grade.status = INTERNAL_ERROR
         grade.error = "The grader's sandbox stopped before your code ran; this is not your fault."
@@ -146,10 +156,11 @@ def judge(outcome: RunOutcome, checks: list[Check], reference: list[dict[str, An
 
 
 def _judge_frame(grade: Grade, frame: dict[str, Any], outcome: RunOutcome, checks: list[Check],
-                 reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool) -> None:
+                 reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool,
+                 code: static.Code | None) -> None:
     phase = frame["phase"]
     if phase == "done":
-        _score(grade, checks, reference, frame["observations"], reveal_expected)
+        _score(grade, checks, reference, frame["observations"], reveal_expected, code)
     elif phase in ("syntax_error", "code_error"):
         error = frame["error"]
         grade.status = _exception_verdict(error) if phase == "code_error" else ERROR
@@ -178,11 +189,24 @@ def _judge_frame(grade: Grade, frame: dict[str, Any], outcome: RunOutcome, check
 
 
 def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],
-           observations: list[dict[str, Any]], reveal: bool) -> Grade:
+           observations: list[dict[str, Any]], reveal: bool, code: static.Code | None) -> Grade:
+    """Judge every check: static ones on the code, the others on their observation (one per sandbox check)."""
+    if len(observations) != sum(1 for c in checks if c.probe is not None):
+        raise ValueError(f"{len(observations)} observations for {len(checks)} checks")
     total = passed_weight = 0.0
-    for check, expected, actual in zip(checks, reference, observations, strict=True):
-        ok, message = compare(check, expected, actual, reveal)
-        grade.checks.append(CheckResult(check.label, ok, message, check.hidden, check.weight))
+    observed = iter(observations)
+    for check, expected in zip(checks, reference, strict=True):
+        graph = None
+        if check.probe is None:
+            ok, message = static.judge_static(check, code or static.analyse(""))
+            if not ok and check.feedback:
+                message = f"{message}. {check.feedback.strip()}"
+        else:
+            actual = next(observed)
+            ok, message = compare(check, expected, actual, reveal)
+            if check.compare == "graph" and "graph" in actual and not check.hidden:
+                graph = graph_view(check, expected, actual, reveal)
+        grade.checks.append(CheckResult(check.label, ok, message, check.hidden, check.weight, graph))
         total += check.weight
         passed_weight += check.weight if ok else 0.0
     grade.score = round(passed_weight / total, 6) if total else 0.0
@@ -190,41 +214,115 @@ def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],
     return grade
 
 
+def sandbox_job(*, code: str, setup: str, checks: list[Check], limits: Limits) -> Job:
+    """The sandbox's part of grading: the checks that read the run (not the static ones)."""
+    probed = [c for c in checks if c.probe is not None]
+    return Job(code=code, setup=setup, targets=tuple(c.target for c in probed), limits=limits,
+               probes=tuple((c.probe or "value", c.sources) for c in probed))
+
+
+@dataclass(frozen=True)
+class HiddenRun:
+    """A second, unseen draw of an item's given inputs: its setup, and the reference's observations after it."""
+
+    setup: str
+    reference: list[dict[str, Any]]
+
+
+HIDDEN_MESSAGE = ("{name} is right for the values shown, but not when the given tensors hold other values: compute "
+                  "it from them instead of typing numbers in")
+
+
 def grade_code(sandbox: Sandbox, *, code: str | bytes, setup: str, checks: list[Check],
-               reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool) -> Grade:
-    """Grade learner code end to end. Raises SandboxFault on infrastructure failure."""
+               reference: list[dict[str, Any]], limits: Limits, reveal_expected: bool, starter: str = "",
+               screen: bool = True, hidden: HiddenRun | None = None) -> Grade:
+    """Grade learner code end to end. Raises SandboxFault on infrastructure failure.
+
+    Refused before anything runs (REJECTED, not an attempt): code that is too
+    big or badly encoded, the unchanged starter code, and (when screen) code
+    the static screen refuses (static.py). With a hidden run, code whose checks
+    pass runs again after the hidden setup, and a check passes only if it
+    passes there too (its values are never shown).
+    """
     started = time.perf_counter()
     reason = rejection_reason(code)
     if reason is not None:
         return Grade(status=REJECTED, error=f"Your code was not run: {reason}.")
     if isinstance(code, bytes):
         code = code.decode("utf-8")
-    outcome = sandbox.run(Job(code=code, setup=setup, targets=tuple(c.target for c in checks), limits=limits))
-    grade = judge(outcome, checks, reference, limits=limits, reveal_expected=reveal_expected)
+    if static.is_starter(code, starter):
+        return Grade(status=REJECTED, error=STARTER_MESSAGE)
+    problem = static.screen_problem(code) if screen else None
+    if problem is not None:
+        return Grade(status=REJECTED, error=f"Your code was not run: {problem}.")
+    outcome = sandbox.run(sandbox_job(code=code, setup=setup, checks=checks, limits=limits))
+    analysed = static.analyse(code)
+    grade = judge(outcome, checks, reference, limits=limits, reveal_expected=reveal_expected, code=analysed)
+    if hidden is not None and grade.status in (PASSED, FAILED):
+        second = sandbox.run(sandbox_job(code=code, setup=hidden.setup, checks=checks, limits=limits))
+        _merge_hidden(grade, judge(second, checks, hidden.reference, limits=limits, reveal_expected=False,
+                                   code=analysed), checks)
     grade.duration_ms = (time.perf_counter() - started) * 1000
     return grade
+
+
+def _merge_hidden(grade: Grade, other: Grade, checks: list[Check]) -> None:
+    """A check passes only if it passed on the hidden draw too; the hidden draw's values stay unseen."""
+    stopped = other.status not in (PASSED, FAILED)
+    reason = (other.error or other.status).strip().splitlines()[-1:] or [other.status]
+    for index, (result, check) in enumerate(zip(grade.checks, checks, strict=True)):
+        if not result.passed or check.probe is None:
+            continue
+        if stopped:
+            result.passed = False
+            result.message = (f"{check.subject} is right for the values shown, but with other values in the given "
+                              f"tensors your code stopped: {reason[0]}")
+        elif not other.checks[index].passed:
+            result.passed = False
+            result.message = HIDDEN_MESSAGE.format(name=check.subject)
+    total = sum(c.weight for c in grade.checks)
+    grade.score = round(sum(c.weight for c in grade.checks if c.passed) / total, 6) if total else 0.0
+    grade.status = PASSED if all(c.passed for c in grade.checks) else FAILED
 
 
 class ReferenceFailed(Exception):
     """The reference solution did not run cleanly: a content error."""
 
 
-def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: list[str],
-                      limits: Limits) -> list[dict[str, Any]]:
-    """Run a reference solution; its observations are the expected values."""
-    outcome = sandbox.run(Job(code=solution, setup=setup, targets=tuple(targets), limits=limits))
+def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: list[str] | None = None,
+                      checks: list[Check] | None = None, limits: Limits) -> list[dict[str, Any]]:
+    """Run a reference solution; its observations (one per check, or per target) are the expected values.
+
+    The reference must pass its own lineage, identity and static checks (a
+    reference that sets .grad by hand cannot teach anyone to use autograd):
+    ReferenceFailed says which one it fails.
+    """
+    checks = checks if checks is not None else [Check(target=t) for t in targets or []]
+    outcome = sandbox.run(sandbox_job(code=solution, setup=setup, checks=checks, limits=limits))
     frame = outcome.frame
     if frame is None or frame["phase"] != "done":
-        placeholder = [Check(target=t) for t in targets]
-        grade = judge(outcome, placeholder, [{"kind": "none"}] * len(targets), limits=limits, reveal_expected=True)
+        placeholder = [Check(target=c.target) for c in checks if c.probe is not None]
+        grade = judge(outcome, placeholder, [{"kind": "none"}] * len(placeholder), limits=limits,
+                      reveal_expected=True)
         last_line = (grade.error or "").strip().splitlines()[-1:] or [""]
         where = f" at line {grade.error_line}" if grade.error_line else ""
         raise ReferenceFailed(f"the reference solution gave {grade.status}{where}: {last_line[0]}")
-    for target, obs in zip(targets, frame["observations"]):
+    observed = iter(frame["observations"])
+    observations = [STATIC_REFERENCE if c.probe is None else next(observed) for c in checks]
+    for check, obs in zip(checks, observations):
         if obs["kind"] == "missing":
-            raise ReferenceFailed(f"target {target!r} cannot be read after the reference solution: {obs['error']}")
-    return frame["observations"]
+            raise ReferenceFailed(f"target {check.target!r} cannot be read after the reference solution: {obs['error']}")
+    code = static.analyse(solution)
+    for index, (check, obs) in enumerate(zip(checks, observations)):
+        if check.compare in ("value", "none", "bool", "graph"):
+            continue
+        ok, message = (static.judge_static(check, code) if check.probe is None
+                       else compare(check, obs, obs, True))
+        if not ok:
+            raise ReferenceFailed(f"the reference solution fails its own check {index + 1} "
+                                  f"({check.compare} {check.target}): {message}")
+    return observations
 
 
-__all__ = ["Grade", "CheckResult", "judge", "grade_code", "observe_reference", "ReferenceFailed", "SandboxFault",
-           "VERDICTS", "ATTEMPT_VERDICTS"]
+__all__ = ["Grade", "CheckResult", "HiddenRun", "judge", "grade_code", "observe_reference", "ReferenceFailed", "SandboxFault",
+           "VERDICTS", "ATTEMPT_VERDICTS", "sandbox_job", "STATIC_REFERENCE"]

@@ -241,9 +241,9 @@ def error_of(failure: Any, phase: str) -> dict[str, Any]:
     return error
 
 
-def observe_target(result: Any, meta: tuple[str, str | None, str]) -> dict[str, Any] | tuple[str, Any]:
+def observe_target(result: Any, meta: tuple[Any, ...]) -> dict[str, Any] | tuple[str, Any]:
     """One target's observation; ("fatal", error) when reading it raised a BaseException that is no Exception."""
-    _, attr, owner_text = meta
+    attr, owner_text = meta[1], meta[2]
     if type(result) is not tuple or not result or type(result[0]) is not str:
         return {"kind": "missing", "error": "the target could not be read"}
     tag = result[0]
@@ -394,24 +394,48 @@ def parked(trusted: Any, current_frames: Any, ident: int, park_code: Any, park_l
             and frame.f_lineno == park_lineno)
 
 
-def build(outcome: Any, metas: list[tuple[str, str | None, str]]) -> tuple[dict[str, Any], list[str] | None]:
+def read_facts(obs: dict[str, Any], result: Any, meta: tuple[Any, ...], before: Any, reading: Any,
+               facts: Any, given: list[Any]) -> None:
+    """Add what the target's probe asks for (lineage, identity, graph) to its observation."""
+    probe = meta[3]
+    if probe == "value" or obs["kind"] == "missing":
+        return
+    events, flags, namespace = reading
+    if probe == "lineage":
+        obs["lineage"] = facts.lineage(result, meta[1], events, flags[1] is False, given, meta[4])
+    elif probe == "identity":
+        early = before if type(before) is tuple and len(before) == 2 and before[0] == "value" else None
+        obs["same"] = early is not None and early[1] is result[1]
+    elif probe == "graph":
+        obs["graph"] = facts.graph(result[1], facts.names_of(namespace, given))
+
+
+def build(outcome: Any, metas: list[tuple[Any, ...]], reading: Any,
+          facts: Any) -> tuple[dict[str, Any], list[str] | None]:
     phase = outcome[0] if type(outcome) is tuple and outcome and type(outcome[0]) is str else None
     if phase == "setup_error" and len(outcome) == 2:
         return {"phase": "setup_error", "error": error_of(outcome[1], "run")}, None
     if phase == "code_error" and len(outcome) == 2:
         return {"phase": "code_error", "error": error_of(outcome[1], "run")}, None
-    if phase == "done" and len(outcome) == 2 and type(outcome[1]) is list and len(outcome[1]) == len(metas):
+    if (phase == "done" and len(outcome) == 4 and type(outcome[1]) is list and len(outcome[1]) == len(metas)
+            and type(outcome[2]) is list and type(outcome[3]) is list):
+        given = [g for g in outcome[3] if type(g) is tuple and len(g) == 3 and type(g[0]) is str
+                 and type(g[1]) is str]
+        early = iter(outcome[2])
         observations = []
         for result, meta in zip(outcome[1], metas):
             obs = observe_target(result, meta)
             if type(obs) is tuple:
                 return {"phase": "target_error", "target": meta[2][:200], "error": obs[1]}, None
+            before = next(early, None) if meta[3] == "identity" else None
+            read_facts(obs, result, meta, before, reading, facts, given)
             observations.append(obs)
         return {"phase": "done"}, encoded_observations(observations)
     return {"phase": "unfinished"}, None
 
 
-def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[str, str | None, str]], token: str | None,
+def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[Any, ...]], reading: Any, facts: Any,
+           token: str | None,
            trusted: Any, current_frames: Any, ident: int, park_code: Any, park_lineno: int,
            fallback: bytes) -> None:
     """Hand the job to the learner's thread, wait, read, write the result frame. Never raises."""
@@ -422,7 +446,7 @@ def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[str, str | 
         done.acquire()
         kept = quiet()  # noqa: F841 - holds what quiet() removed until the process ends; first, before allocating
         ok = parked(trusted, current_frames, ident, park_code, park_lineno)
-        head, observations = build(slot[1], metas) if ok else ({"phase": "unfinished"}, None)
+        head, observations = build(slot[1], metas, reading, facts) if ok else ({"phase": "unfinished"}, None)
         head["v"] = FRAME_VERSION
         head["cpu_ms"] = round((_process_time() - started_cpu) * 1000, 3)
         head["exec_ms"] = round((_perf_counter() - started) * 1000, 3)
@@ -439,8 +463,8 @@ def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[str, str | 
         pass
 
 
-def prefault(slot: list[Any], metas: list[tuple[str, str | None, str]]) -> int:
+def prefault(slot: list[Any], metas: list[tuple[Any, ...]], reading: Any, facts: Any) -> int:
     """Read the warm-up job's results as a real job's would be read; returns the frame's size."""
-    head, observations = build(slot[1], metas)
+    head, observations = build(slot[1], metas, reading, facts)
     head["v"] = FRAME_VERSION
     return len(frame_bytes(head, observations))

@@ -15,6 +15,9 @@ PHASES = {"done", "setup_error", "syntax_error", "code_error", "target_error", "
           "internal", "probe"}
 KINDS = {"none", "bool", "int", "float", "tensor", "sequence", "other", "missing", "oversized"}
 NONFINITE = {"nan", "inf", "-inf"}
+WRITERS = {"engine", "from_engine", "hand", "untraced", "none"}
+NODE_KINDS = {"op", "leaf", "custom"}
+MAX_NODES = 200
 
 
 def _require(condition: bool, what: str) -> None:
@@ -88,7 +91,41 @@ def validate_observation(obs: Any, depth: int = 0) -> None:
     elif kind == "oversized":
         allowed |= {"bytes"}
         _require(_is_int(obs.get("bytes")) and obs["bytes"] >= 0, "oversized needs a byte count")
+    if depth == 0:
+        allowed |= _validate_facts(obs)
     _require(set(obs) <= allowed, f"unexpected fields in a {kind} observation")
+
+
+def _validate_facts(obs: dict[str, Any]) -> set[str]:
+    """The probe facts a top-level observation may carry (evidence.py); returns their keys."""
+    present = set()
+    if "lineage" in obs:
+        facts = obs["lineage"]
+        _require(type(facts) is dict and set(facts) == {"writer", "changed", "sources", "complete"}, "bad lineage")
+        _require(facts["writer"] in WRITERS, "bad lineage writer")
+        _require(type(facts["changed"]) is bool and type(facts["complete"]) is bool, "bad lineage flags")
+        sources = facts["sources"]
+        _require(type(sources) is list and len(sources) <= 32 and all(type(n) is str and len(n) <= 200
+                                                                       for n in sources), "bad lineage sources")
+        present.add("lineage")
+    if "same" in obs:
+        _require(type(obs["same"]) is bool, "same must be a bool")
+        present.add("same")
+    if "graph" in obs:
+        graph = obs["graph"]
+        _require(type(graph) is dict and set(graph) == {"nodes", "edges", "truncated"}, "bad graph")
+        nodes, edges = graph["nodes"], graph["edges"]
+        _require(type(nodes) is list and len(nodes) <= MAX_NODES, "bad graph nodes")
+        for node in nodes:
+            _require(type(node) is list and len(node) == 3 and all(type(v) is str and len(v) <= 80 for v in node)
+                     and node[1] in NODE_KINDS, "bad graph node")
+        _require(type(edges) is list and len(edges) <= MAX_NODES * 8, "bad graph edges")
+        for edge in edges:
+            _require(type(edge) is list and len(edge) == 2 and all(_is_int(i) and 0 <= i < len(nodes) for i in edge),
+                     "bad graph edge")
+        _require(type(graph["truncated"]) is bool, "bad graph flag")
+        present.add("graph")
+    return present
 
 
 def validate_error(err: Any) -> None:

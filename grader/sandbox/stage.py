@@ -43,6 +43,9 @@ v = float(x.grad.sum().item())
 text = f"{x} {y} {x.grad} {g!r} {z} {v} {x.requires_grad} {torch.ones(2, 3)} {torch.arange(3)}"
 """
 PREFAULT_TARGETS = ("x.grad", "h.grad", "g", "v", "z", "w.grad", "y")
+# Each kind of reading, so its code and pages are warm too.
+PREFAULT_PROBES = (("lineage", ()), ("lineage", ("x",)), ("lineage", ("x",)), ("lineage", ("x",)), ("identity", ()),
+                   ("value", ()), ("graph", ()))
 
 
 def describe(exc: BaseException, source: str, filename: str) -> tuple[str, str, str, int | None]:
@@ -119,18 +122,32 @@ def read_target(plan: tuple[Any, ...], namespace: dict[str, Any]) -> tuple[Any, 
 
 
 def run(job: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Setup, the learner's code, then the targets; returns (phase, ...)."""
-    setup, setup_source, code, source, namespace, plans, marker, write, result_fd = job
+    """Setup, the learner's code, then the targets; returns (phase, ...).
+
+    The lineage recorder is pushed on this thread before the setup and stops
+    recording when the learner's code ends. What the setup made is noted
+    before any learner code runs: the given tensors, and the early reads of
+    targets whose identity is checked.
+    """
+    (setup, setup_source, code, source, namespace, plans, marker, write, result_fd,
+     recorder, flags, lineage, early, sources) = job
+    if recorder is not None:
+        recorder.__enter__()
     failure = execute(setup, setup_source, SETUP, namespace)
     if failure is not None:
+        flags[0] = False
         return ("setup_error", failure)
+    given = lineage.givens(namespace)
+    before = [read_target(plan, namespace) for plan in early]
     if marker:
         # From here on whatever happens to the process is the learner's doing.
         write(result_fd, marker)
     failure = execute(code, source, SUBMISSION, namespace)
+    flags[0] = False
     if failure is not None:
         return ("code_error", failure)
-    return ("done", [read_target(plan, namespace) for plan in plans])
+    lineage.resolve(sources, namespace, given)
+    return ("done", [read_target(plan, namespace) for plan in plans], before, given)
 
 
 def bootstrap(slot: list[Any], start: Any, done: Any, park: Any, jobs: int) -> None:

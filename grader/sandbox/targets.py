@@ -37,16 +37,24 @@ def target_problem(target: str) -> str | None:
     return None
 
 
-def plan(target: str) -> tuple[tuple[Any, ...], tuple[str, str | None, str]]:
-    """(what the learner's thread does, what the main thread needs to know) for one target."""
+Meta = tuple[str, "str | None", str, str, tuple[str, ...]]  # (read as, attribute, text, probe, sources)
+
+
+def plan(target: str, probe: str = "value", sources: tuple[str, ...] = ()) -> tuple[tuple[Any, ...], Meta]:
+    """(what the learner's thread does, what the main thread needs to know) for one target.
+
+    probe (jobs.PROBES) says what the main thread reads besides the value: its
+    lineage, whether it is still the object the setup made, or its graph.
+    """
     text = target.strip()
     tree = ast.parse(text, mode="eval").body
     if isinstance(tree, ast.Call) and not tree.args and not tree.keywords:
         function = TRUSTED_CALLS.get(ast.unparse(tree.func))
         if function is not None:
-            return ("call", function, text), ("value", None, text)
+            return ("call", function, text), ("value", None, text, probe, sources)
     if isinstance(tree, ast.Attribute) and tree.attr in OWNER_ATTRIBUTES:
         owner = ast.unparse(tree.value)
         code = compile(ast.Expression(tree.value), "<check>", "eval", dont_inherit=True)
-        return ("owner", code, text), ("owner", tree.attr, owner)
-    return ("eval", compile(text, "<check>", "eval", dont_inherit=True), text), ("value", None, text)
+        return ("owner", code, text), ("owner", tree.attr, owner, probe, sources)
+    code = compile(text, "<check>", "eval", dont_inherit=True)
+    return ("eval", code, text), ("value", None, text, probe, sources)

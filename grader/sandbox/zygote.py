@@ -173,7 +173,8 @@ class Zygote:
             self.dispose(prepared)
             reason = hello.get("error") or hello.get("detail") or "no reason given"
             return {"ok": False, "error": f"child hardening failed: {reason}"}
-        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "token", "limits") if k in request}}
+        job = {"op": op, **{k: request[k] for k in ("setup", "code", "targets", "probes", "trace", "token", "limits")
+                                 if k in request}}
         job_limits = request.get("limits", {})
         try:
             if op == "run":

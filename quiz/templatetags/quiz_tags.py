@@ -8,6 +8,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from quiz.markdown import render
+from quiz.graphs import graph_summary
 
 register = template.Library()
 
@@ -58,6 +59,12 @@ def inline(text: str) -> SafeString:
         last = match.end()
     out.append(escape(text[last:]))
     return mark_safe("".join(out))  # noqa: S308 - every piece is escaped
+
+
+@register.filter
+def graph_alt(check: dict) -> str:
+    """The text alternative of a graph check's drawing."""
+    return graph_summary(check["graph"], name=check["name"])
 
 
 @register.filter

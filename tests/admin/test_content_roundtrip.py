@@ -54,7 +54,7 @@ def test_the_export_parses_and_equals_the_source_file(instructor_client, quiz) -
 
 
 def test_compare_is_written_only_where_the_content_gave_it(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
-    Check.objects.filter(item__slug="grad-of-polynomial", target="x.grad").update(compare_given=False)
+    Check.objects.filter(item__slug="grad-of-polynomial", target="x.grad", compare="value").update(compare_given=False)
     document = yaml.safe_load(export(instructor_client, quiz))
     checks = {i["slug"]: i.get("checks", []) for i in document["items"]}
     assert checks["grad-of-polynomial"] == [
@@ -66,7 +66,12 @@ def test_compare_is_written_only_where_the_content_gave_it(instructor_client, qu
         {"target": "y.requires_grad", "compare": "bool",
          "feedback": "`y` inherits gradient tracking from its inputs: compute it from the tracking `x`\n"
                      "(not from a plain tensor or a Python number).\n"},
+        {"target": "x.grad", "compare": "autograd",
+         "feedback": "Create `x` with `requires_grad=True`, build `y` from it and call `y.backward()`."},
+        {"target": "y", "compare": "graph", "feedback": "Build `y` as `x**2 + 3*x + 1` from the tracking `x`."},
     ]
+    derived = next(c for c in checks["enable-tracking"] if c.get("compare") == "derived")
+    assert derived["from"] == ["d"]  # sources are written as the format's `from`
     assert all("expected" not in c for item_checks in checks.values() for c in item_checks)
 
 
@@ -114,7 +119,7 @@ def test_an_import_loads_a_changed_file_like_the_loader(instructor_client, quiz)
     quiz.refresh_from_db()
     assert quiz.title == "Autograd, the basics"
     item = Item.objects.get(slug="zero-grad")
-    assert item.version == 2 and item.checks.get(target="g").expected["value"] == 13.0
+    assert item.version == 2 and item.checks.get(target="g", compare="value").expected["value"] == 13.0
 
 
 def test_a_bad_file_is_one_line_and_loads_nothing(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]

@@ -120,7 +120,7 @@ def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_cli
     assert response.redirect_chain[-1][0] == "/admin/quiz/item/"
     shown = messages_of(response)
     assert (f"Reference solution of {SLUG} ran: x.grad (value) = 9.0; x.requires_grad (bool) = True; "
-            "y.requires_grad (bool) = True.") in shown
+            "y.requires_grad (bool) = True; x.grad (autograd) = 9.0; y (graph) = 19.0.") in shown
     assert f"Grading of {SLUG} changed: it is now version 2." in shown
     item.refresh_from_db()
     assert item.version == 2
@@ -129,8 +129,9 @@ def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_cli
     assert item.reference_computed_at > old_computed
     checks = list(item.checks.order_by("order"))
     assert [c.expected["values"] if c.expected["kind"] == "tensor" else c.expected["value"] for c in checks] == [
-        [9.0], True, True]
-    assert [(c.compare, c.compare_given) for c in checks] == [("value", True), ("bool", True), ("bool", True)]
+        [9.0], True, True, [9.0], [19.0]]
+    assert [(c.compare, c.compare_given) for c in checks] == [("value", True), ("bool", True), ("bool", True),
+                                                               ("autograd", True), ("graph", True)]
 
 
 def test_saving_without_grading_changes_keeps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
@@ -147,12 +148,12 @@ def test_saving_without_grading_changes_keeps_the_version(instructor_client, ite
 def test_a_new_check_with_an_inferred_compare_gets_the_references_mode(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
     data = form_data(instructor_client.get(url))
     extra = f"checks-{data['checks-INITIAL_FORMS']}"
-    assert data[f"{extra}-order"] == 3  # the blank row starts at the next free order
+    assert data[f"{extra}-order"] == 5  # the blank row starts at the next free order
     data.update({f"{extra}-target": "y", f"{extra}-compare": "", f"{extra}-weight": "2"})
     response = instructor_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
-    check = item.checks.get(target="y")
-    assert (check.order, check.compare, check.compare_given, check.weight) == (3, "value", False, 2.0)
+    check = item.checks.get(target="y", compare="value")
+    assert (check.order, check.compare, check.compare_given, check.weight) == (5, "value", False, 2.0)
     assert check.expected["kind"] == "tensor" and check.expected["values"] == [11.0]
     item.refresh_from_db()
     assert item.version == 2
@@ -232,7 +233,7 @@ def test_deleting_a_check_renumbers_the_others_and_round_trips(  # type: ignore[
     item.refresh_from_db()
     assert item.version == 2
     assert list(item.checks.order_by("order").values_list("order", "target")) == [
-        (0, "x.requires_grad"), (1, "y.requires_grad")]
+        (0, "x.requires_grad"), (1, "y.requires_grad"), (2, "x.grad"), (3, "y")]
     path = tmp_path / "quiz.yaml"
     path.write_text(quiz_yaml(item.quiz))
     _, report = quiz_content_load(paths=[path], runner=reference_observations)

@@ -17,6 +17,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 ITEM = "grad-of-polynomial"
 NO_BACKWARD = "import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\nprint('y =', y)\n"
 CORRECT = "import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
+BY_HAND = ("import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*torch.sin(x) + 1\n"
+           "x.grad = torch.tensor(7.0)\n")
 RAISES = "import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2\nz = y / undefined_name\n"
 VERDICT_TIMEOUT = 45_000  # ms; grading itself takes about a second
 
@@ -84,9 +86,10 @@ def test_a_learner_fails_then_passes_a_code_item(new_page, screenshot, live_serv
     verdict = final_verdict(page)
     expect(verdict).to_have_attribute("data-status", "failed")
     expect(verdict.locator(".verdict__status")).to_have_text("Not yet: some checks failed")
-    failed = verdict.locator(".check--fail", has_text="x.grad")
+    failed = verdict.locator(".check--fail").first
+    expect(failed.locator(".check__name")).to_have_text("x.grad")
     expect(failed).to_contain_text("did you call backward()")
-    expect(verdict.locator(".check--pass")).to_have_count(2)
+    expect(verdict.locator(".check--pass")).to_have_count(3)
     expect(verdict.locator(".output")).to_have_text(re.compile(r"y = tensor\(11\."))
     expect(page.locator("#progress-attempts")).to_have_text("1")
     expect(page.locator("#progress-state")).to_have_text("Attempted")
@@ -96,17 +99,31 @@ def test_a_learner_fails_then_passes_a_code_item(new_page, screenshot, live_serv
     expect(page).to_have_url(re.compile(rf"\?attempt={first_attempt.pk}$"))
     screenshot(page, "05-failed-verdict")
 
+    # Values worked out by hand, on a different graph: the verdict says so, and draws both graphs.
+    set_code(page, BY_HAND)
+    page.get_by_role("button", name="Run and check").click()
+    verdict = final_verdict(page)
+    expect(verdict).to_have_attribute("data-status", "failed")
+    expect(verdict.locator(".check--fail", has_text="x.grad by autograd")).to_contain_text("was set by hand")
+    graph = verdict.locator("figure.graph img")
+    expect(graph).to_have_count(1)
+    graph.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 300", arg=graph.element_handle())
+    expect(verdict.locator("figure.graph figcaption")).to_contain_text("Red: not in the reference")
+    screenshot(page, "05b-graph-next-to-the-verdict")
+
     # The right answer, with the button: passed, and the explanation and solution appear in place.
     set_code(page, CORRECT)
     page.get_by_role("button", name="Run and check").click()
     verdict = final_verdict(page)
     expect(verdict).to_have_attribute("data-status", "passed")
-    expect(verdict.locator(".check--pass")).to_have_count(3)
+    expect(verdict.locator(".check--pass")).to_have_count(5)
+    expect(verdict.locator("figure.graph img")).to_have_count(1)
     expect(page.locator("#explanation")).to_contain_text("Autograd is a core feature of PyTorch")
     expect(page.locator("#solution .CodeMirror")).to_contain_text("y.backward()")
     expect(page.locator("#progress-state")).to_have_text("Passed")
     expect(page.locator("#progress-best")).to_have_text("100%")
-    expect(page.locator(".history__link")).to_have_count(2)
+    expect(page.locator(".history__link")).to_have_count(3)
     screenshot(page, "06-passed-and-revealed")
 
     # Re-open the first attempt from the history: its code and its verdict come back,

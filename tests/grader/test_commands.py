@@ -44,7 +44,8 @@ def test_grade_json_gives_the_verdict_of_a_correct_file(seed_quiz, code_file) ->
     assert set(result) == {"status", "score", "checks", "stdout", "error", "duration_ms"}
     assert result["status"] == "passed" and result["score"] == 1.0 and result["error"] is None
     assert result["checks"] == [{"name": n, "passed": True, "message": ""}
-                                for n in ("x.grad", "x.requires_grad", "y.requires_grad")]
+                                for n in ("x.grad", "x.requires_grad", "y.requires_grad", "x.grad by autograd",
+                                          "y's graph")]
     assert result["stdout"] == "dy/dx tensor(7.)\n"
     assert 0 < result["duration_ms"] < 10_000
 
@@ -52,7 +53,7 @@ def test_grade_json_gives_the_verdict_of_a_correct_file(seed_quiz, code_file) ->
 @pytest.mark.django_db
 def test_grade_report_teaches_on_a_typical_mistake(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
     report = grade("grad-of-polynomial", code_file(TWICE))
-    assert "grad-of-polynomial: FAILED" in report and "score 0.67" in report
+    assert "grad-of-polynomial: FAILED" in report and "score 0.80" in report
     assert "x.grad is 14.0, expected 7.0 — 2× the expected gradient" in report
 
 
@@ -92,9 +93,11 @@ def test_grade_report_shows_escapes_in_check_names_and_messages(seed_quiz, code_
 ])
 def test_grade_judges_learner_values_that_overflowed_the_comparer(seed_quiz, code_file, item, code, message) -> None:  # type: ignore[no-untyped-def]
     result = json.loads(grade(item, code_file(code), "--json"))
-    assert result["status"] == "failed" and result["score"] == 0.5
+    assert result["status"] == "failed"
     assert result["checks"][0]["name"] == "g" and result["checks"][0]["message"].startswith(message)
     assert result["checks"][1]["passed"]
+    typed_in = next(c for c in result["checks"] if c["name"] == "g by autograd")  # and it was typed in
+    assert not typed_in["passed"] and "not computed by autograd" in typed_in["message"]
 
 
 @pytest.mark.django_db

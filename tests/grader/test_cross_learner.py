@@ -2,9 +2,10 @@
 
 The worker's processes each keep one zygote and grade one job after another
 with it, as in production. The first learner's submissions carry a secret in
-their code, output and variables; the second learner's submissions then walk
-their frames, ask gc and read their own heap through numpy, and print what
-they found.
+their code, output and variables; the second learner's submissions try to
+walk their frames, ask gc and read their own heap, and are refused before they
+run, with the reason (the static screen); the API shows them nothing of the
+first learner's either.
 """
 from __future__ import annotations
 
@@ -38,13 +39,13 @@ def test_a_second_learner_finds_nothing_of_the_first(learner, other_learner, see
     for _ in range(4):  # the worker has two processes: each of their zygotes serves some of these
         verdict = submit(ada, victim_code(first, second))
         assert verdict["status"] == "passed" and first + second in verdict["stdout"]
-    for _ in range(4):
+    # The scans (frames, gc, ctypes) never run: the static screen refuses them with the reason. That the
+    # sandbox holds when they do run, several jobs through one zygote, is tests/sandbox/test_cross_job.py.
+    for _ in range(2):
         verdict = submit(grace, scanner_code(first, second))
-        out = verdict["stdout"]
-        assert re.search(r"^frames: clean \d+$", out, re.M), out
-        assert "gc: refused: the grader does not allow walking the garbage collector's objects" in out, out
-        assert re.search(r"^heap: clean \d+$", out, re.M), out
-        assert "FOUND" not in out and first + second not in str(verdict)
+        assert verdict["status"] == "rejected", verdict
+        assert verdict["error"].startswith("Your code was not run: line "), verdict
+        assert first + second not in str(verdict)
     # And the API never shows one learner the other's submissions.
     listed = grace.get("/api/v1/submissions/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed

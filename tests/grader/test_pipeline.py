@@ -39,7 +39,11 @@ def test_submit_through_the_api_and_get_the_verdict(client, celery_worker) -> No
     verdict = wait_for_verdict(client, body["url"])
     assert verdict["status"] == "passed"
     assert verdict["score"] == 1.0
-    assert [c["name"] for c in verdict["checks"]] == ["x.grad", "x.requires_grad", "y.requires_grad"]
+    assert [c["name"] for c in verdict["checks"]] == ["x.grad", "x.requires_grad", "y.requires_grad",
+                                                      "x.grad by autograd", "y's graph"]
+    graph = verdict["checks"][-1]
+    assert graph["graph_svg"] == f"/attempts/{verdict['id']}/graphs/4.svg"
+    assert [n[0] for n in graph["graph"]["learner"]["nodes"]][0] == "AddBackward0" and graph["graph"]["extra"] == []
     assert verdict["started_at"] and verdict["finished_at"]
 
 
@@ -47,7 +51,7 @@ def test_a_wrong_solution_gets_a_teaching_message(client, celery_worker) -> None
     response = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": NO_BACKWARD}, format="json")
     verdict = wait_for_verdict(client, response.json()["url"])
     assert verdict["status"] == "failed"
-    assert verdict["score"] == pytest.approx(2 / 3)
+    assert verdict["score"] == pytest.approx(3 / 5)  # x.grad is None, so autograd wrote nothing either
     grad = next(c for c in verdict["checks"] if c["name"] == "x.grad")
     assert not grad["passed"] and "did you call backward()" in grad["message"]
     assert Submission.objects.get(pk=verdict["id"]).deliveries == 1
@@ -74,4 +78,4 @@ def test_a_post_can_wait_for_its_own_verdict(client, celery_worker) -> None:  # 
                            format="json")
     assert response.status_code == 201, "graded within the wait: the full verdict, not a queue ticket"
     body = response.json()
-    assert body["status"] == "failed" and body["score"] == pytest.approx(2 / 3)
+    assert body["status"] == "failed" and body["score"] == pytest.approx(3 / 5)

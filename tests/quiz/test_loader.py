@@ -15,18 +15,28 @@ from tests.factories import SubmissionFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 SEED = Path(__file__).resolve().parents[2] / "quiz" / "content"
+# (target, kind) of each check: values first, then how they came to be (autograd, derived, in_place, graph).
 CODE_ITEMS = {
-    "grad-of-polynomial": ["x.grad", "x.requires_grad", "y.requires_grad"],
-    "zero-grad": ["g", "x.grad"],
-    "enable-tracking": ["a.requires_grad", "a.is_leaf", "b", "b.requires_grad", "b.is_leaf"],
-    "vector-grad": ["x.grad"],
-    "stop-tracking": ["y", "y.requires_grad", "z.requires_grad", "x.requires_grad", "torch.is_grad_enabled()"],
-    "accumulate-and-clear": ["acc", "x.grad"],
-    "freeze-layer": ["model[0].weight.requires_grad", "model[0].weight.grad", "model[0].bias.grad",
-                     "model[2].weight.grad", "model[2].bias.grad"],
-    "retain-nonleaf-grad": ["h.grad", "x.grad", "h.is_leaf"],
-    "autograd-grad": ["g", "x.grad"],
-    "multivariable-grad": ["x.grad", "y.grad"],
+    "grad-of-polynomial": [("x.grad", "value"), ("x.requires_grad", "bool"), ("y.requires_grad", "bool"),
+                           ("x.grad", "autograd"), ("y", "graph")],
+    "zero-grad": [("g", "value"), ("x.grad", "value"), ("g", "autograd"), ("x.grad", "autograd")],
+    "enable-tracking": [("a.requires_grad", "bool"), ("a.is_leaf", "bool"), ("b", "value"), ("b.requires_grad", "bool"),
+                        ("b.is_leaf", "bool"), ("a", "in_place"), ("b", "derived")],
+    "vector-grad": [("x.grad", "value"), ("x.grad", "autograd"), ("y", "graph")],
+    "stop-tracking": [("y", "value"), ("y.requires_grad", "bool"), ("z.requires_grad", "bool"),
+                      ("x.requires_grad", "bool"), ("torch.is_grad_enabled()", "bool"), ("y", "derived"),
+                      ("z", "derived")],
+    "accumulate-and-clear": [("acc", "value"), ("x.grad", "value"), ("acc", "autograd"), ("x.grad", "autograd"),
+                             ("y", "graph")],
+    "freeze-layer": [("model[0].weight.requires_grad", "bool"), ("model[0].weight.grad", "none"),
+                     ("model[0].bias.grad", "none"), ("model[2].weight.grad", "value"), ("model[2].bias.grad", "value"),
+                     ("model[0].weight", "in_place"), ("model[2].weight.grad", "autograd"),
+                     ("model[2].bias.grad", "autograd"), ("loss", "derived"), ("loss", "graph")],
+    "retain-nonleaf-grad": [("h.grad", "value"), ("x.grad", "value"), ("h.is_leaf", "bool"), ("h.grad", "autograd"),
+                            ("x.grad", "autograd"), ("out", "graph")],
+    "autograd-grad": [("g", "value"), ("x.grad", "none"), ("g", "autograd"), ("autograd.grad", "calls")],
+    "multivariable-grad": [("x.grad", "value"), ("y.grad", "value"), ("x.grad", "autograd"), ("y.grad", "autograd"),
+                           ("f", "graph")],
 }
 
 QUIZ = """\
@@ -81,7 +91,7 @@ def test_seed_quiz_holds_every_notebook_question_in_order_with_the_ten_code_item
     questions = [next(int(t.removeprefix("notebook-q")) for t in i.tags if t.startswith("notebook-q")) for i in items]
     assert sorted(set(questions)) == list(range(1, 12)), "all 11 notebook questions"
     assert questions == sorted(questions), "in the notebook's order"
-    code = {i.slug: [c.target for c in i.checks.order_by("order")] for i in items if i.kind == "code"}
+    code = {i.slug: [(c.target, c.compare) for c in i.checks.order_by("order")] for i in items if i.kind == "code"}
     assert code == CODE_ITEMS
     for item in items:
         assert item.explanation.strip(), f"{item.slug} keeps the notebook's explanation"
@@ -95,7 +105,7 @@ def test_seed_reference_values_are_what_the_notebook_prints() -> None:
     load(SEED)
 
     def expected(slug: str, target: str) -> dict:
-        return Check.objects.get(item__slug=slug, target=target).expected
+        return Check.objects.get(item__slug=slug, target=target, compare__in=("value", "none")).expected
 
     assert expected("grad-of-polynomial", "x.grad")["values"] == [7.0]
     assert expected("vector-grad", "x.grad")["values"] == [7.0, 9.0]
@@ -104,6 +114,11 @@ def test_seed_reference_values_are_what_the_notebook_prints() -> None:
     assert expected("zero-grad", "g") == {"kind": "float", "value": 7.0}
     assert expected("autograd-grad", "x.grad")["kind"] == "none"
     assert Check.objects.get(item__slug="autograd-grad", target="x.grad").compare == "none"
+    autograd = Check.objects.get(item__slug="grad-of-polynomial", target="x.grad", compare="autograd").expected
+    assert autograd["lineage"] == {"writer": "engine", "changed": False, "sources": [], "complete": True}
+    graph = Check.objects.get(item__slug="grad-of-polynomial", target="y", compare="graph").expected["graph"]
+    assert sorted(n[0] for n in graph["nodes"]) == ["AccumulateGrad", "AddBackward0", "AddBackward0",
+                                                    "MulBackward0", "PowBackward0"]
     assert Check.objects.get(item__slug="freeze-layer", target="model[0].weight.requires_grad").compare == "bool"
 
 
@@ -186,6 +201,20 @@ def test_choice_ids_stay_stable_when_text_changes(tmp_path: Path) -> None:
     (("    prompt: Pick one.\n", ""), "tiny.yaml: item 'tiny-choice': field 'prompt': is required"),
     (("slug: tiny\n", "slug: Tiny Quiz\n"), "tiny.yaml: field 'quiz.slug': must be lowercase"),
     (("items:", "items: [\n"), "tiny.yaml: is not valid YAML (line"),
+    (("target: x.grad", "target: x.grad\n        compare: derived"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].from': is required for a derived check"),
+    (("target: x.grad", "target: x.grad\n        from: [x]"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].from': only derived checks have this field"),
+    (("target: x.grad", "target: x.grad\n        compare: derived\n        from: [x y]"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].from[0]': must be a variable name"),
+    (("target: x.grad", "target: backward()\n        compare: calls"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].target': must be names separated by |"),
+    (("target: x.grad", "target: x.grad\n        compare: telepathy"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].compare': must be one of value, none, bool, autograd"),
+    (("      (x ** 2).backward()\n    checks:\n      - target: x.grad\n",
+      "      x.grad = torch.tensor(6.0)\n    checks:\n      - target: x.grad\n        compare: autograd\n"),
+     "tiny.yaml: item 'tiny-grad': field 'solution': the reference solution fails its own check 1 "
+     "(autograd x.grad): `x.grad` was set by hand"),
 ])
 def test_bad_content_gets_one_clear_line_and_loads_nothing(tmp_path: Path, change: tuple[str, str], message: str) -> None:
     good = write(tmp_path, QUIZ, "a-good.yaml").read_text().replace("slug: tiny\n", "slug: fine\n")
@@ -198,6 +227,17 @@ def test_bad_content_gets_one_clear_line_and_loads_nothing(tmp_path: Path, chang
     assert "\n" not in text, "one line"
     assert text.startswith(str(tmp_path / "tiny.yaml")) and message.split(": ", 1)[1] in text, text
     assert not Quiz.objects.exists() and not Item.objects.exists(), "nothing half-loaded, not even the good file"
+
+
+def test_starter_code_that_already_passes_checks_is_reported_when_loading(tmp_path: Path) -> None:
+    text = QUIZ.replace("    solution: |", "    starter: |\n      import torch\n      x = torch.tensor(3.0, "
+                        "requires_grad=True)\n      # TODO: backpropagate\n    solution: |").replace(
+        "      - target: x.grad\n", "      - target: x.grad\n      - target: x.requires_grad\n"
+        "      - target: x.grad\n        compare: autograd\n")
+    path = write(tmp_path, text)
+    out = load(path)
+    assert "warning: tiny-grad: the starter code already passes 1 of 3 checks (x.requires_grad)" in out, out
+    assert "warning" not in load(path), "warned when the reference runs, not on every load"
 
 
 def test_the_same_item_slug_in_two_files_is_refused(tmp_path: Path) -> None:

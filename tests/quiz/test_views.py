@@ -396,3 +396,60 @@ def test_the_real_quiz_renders(client_in: Client, seed_quiz) -> None:  # type: i
         page = client_in.get(item_url(item.slug))
         assert page.status_code == 200, item.slug
         assert item.solution_code.strip() == "" or item.solution_code.strip() not in page.content.decode()
+
+
+# -- the autograd graph of a verdict ---------------------------------------------------------------
+GRAPH_VIEW = {
+    "learner": {"nodes": [["AddBackward0", "op", "AddBackward0"], ["MulBackward0", "op", "MulBackward0"],
+                          ["AccumulateGrad", "leaf", "x"]],
+                "edges": [[0, 1], [1, 2], [0, 2]], "truncated": False},
+    "extra": [1],
+    "reference": {"nodes": [["AddBackward0", "op", "AddBackward0"], ["PowBackward0", "op", "PowBackward0"],
+                            ["AccumulateGrad", "leaf", "x"]],
+                  "edges": [[0, 1], [1, 2], [0, 2]], "truncated": False},
+    "missing": [1],
+}
+
+
+def client_in_user(client: Client):  # type: ignore[no-untyped-def]
+    return get_user_model().objects.get(pk=client.session["_auth_user_id"])
+
+
+def graded_with_graph(user, item):  # type: ignore[no-untyped-def]
+    return SubmissionFactory(user=user, item=item, status="failed", score=0.5, checks=[
+        {"name": "x.grad", "passed": True, "message": "", "hidden": False, "weight": 1.0},
+        {"name": "y's graph", "passed": False, "message": "y's autograd graph is not the one the exercise asks for",
+         "hidden": False, "weight": 1.0, "graph": GRAPH_VIEW}])
+
+
+def test_a_verdict_shows_the_learners_graph_next_to_the_references(client_in, quiz) -> None:  # type: ignore[no-untyped-def]
+    attempt = graded_with_graph(client_in_user(client_in), quiz.items.get(slug="poly"))
+    page = client_in.get(reverse("quiz:item-detail", args=["poly"]), {"attempt": attempt.pk}).content.decode()
+    url = reverse("quiz:attempt-graph", args=[attempt.pk, 1])
+    assert f'<img src="{url}"' in page
+    assert "y&#x27;s graph: yours has 2 operations (AddBackward0, MulBackward0) from x." in page  # the alt text
+    response = client_in.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    svg = response.content.decode()
+    assert svg.startswith("<svg") and "Reference" in svg and ">MulBackward0<" in svg and ">PowBackward0<" in svg
+    assert "1 node not in the reference" in svg and "1 node missing from yours" in svg
+    assert "<script" not in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_no_one_sees_another_learners_graph(client_in, learner, other_learner, quiz) -> None:  # type: ignore[no-untyped-def]
+    attempt = graded_with_graph(other_learner, quiz.items.get(slug="poly"))
+    assert client_in.get(reverse("quiz:attempt-graph", args=[attempt.pk, 1])).status_code == 404
+    mine = graded_with_graph(client_in_user(client_in), quiz.items.get(slug="poly"))
+    assert client_in.get(reverse("quiz:attempt-graph", args=[mine.pk, 0])).status_code == 404  # a check without one
+    assert client_in.get(reverse("quiz:attempt-graph", args=[mine.pk, 7])).status_code == 404
+    client_in.logout()
+    assert client_in.get(reverse("quiz:attempt-graph", args=[mine.pk, 1])).status_code == 302  # to the log-in page
+
+
+def test_a_graph_label_cannot_inject_markup(client_in, quiz) -> None:  # type: ignore[no-untyped-def]
+    view = {"learner": {"nodes": [["<script>alert(1)</script>", "custom", "<b>x</b>"]], "edges": [],
+                        "truncated": False}, "extra": []}
+    attempt = SubmissionFactory(user=client_in_user(client_in), item=quiz.items.get(slug="poly"), status="failed", score=0.0, checks=[
+        {"name": "y's graph", "passed": False, "message": "", "hidden": False, "weight": 1.0, "graph": view}])
+    svg = client_in.get(reverse("quiz:attempt-graph", args=[attempt.pk, 0])).content.decode()
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg

@@ -32,8 +32,9 @@ def grade(sandbox: Sandbox, zygote: ZygoteWatch, reference: list[dict[str, Any]]
         all_checks = CHECKS + (checks or [])
         expected = reference + (extra or [])
         assert len(expected) == len(all_checks), "one reference observation per check"
+        # screen=False: these tests prove the sandbox holds against code the static screen would refuse.
         result = grade_code(sandbox, code=code, setup="", checks=all_checks, reference=expected, limits=limits,
-                            reveal_expected=True)
+                            reveal_expected=True, screen=False)
         zygote.check()
         return result
 

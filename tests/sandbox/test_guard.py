@@ -1,7 +1,7 @@
 """The in-process guard's own promises, checked on its code rather than through a job.
 
-observe.py is what the child's main thread runs after the learner's code has
-started, as a private copy. That is only safe if nothing it looks up at run
+observe.py and evidence.py are what the child's main thread runs after the
+learner's code has started, as private copies. That is only safe if nothing it looks up at run
 time can be changed from outside the copy: every global it loads must be an
 immutable value, a C function or a class, and no attribute may be looked up
 on a module (os.write, json.dumps) while it runs.
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from grader.sandbox import guard, observe
+from grader.sandbox import evidence, guard, observe
 
 IMMUTABLE = (int, float, str, bytes, bool, type(None), type, types.FunctionType, types.BuiltinFunctionType,
              types.MethodWrapperType, types.MethodDescriptorType, types.WrapperDescriptorType,
@@ -41,15 +41,19 @@ def _immutable(value: Any) -> bool:
     return kind.__module__ == "torch" and bool(kind.__flags__ & IMMUTABLE_TYPE) and not hasattr(value, "__dict__")
 
 
-@pytest.mark.parametrize("function", list(guard.iter_functions(observe)), ids=lambda f: f.__name__)
+MAIN_THREAD_FUNCTIONS = [*guard.iter_functions(observe), *guard.iter_functions(evidence)]
+
+
+@pytest.mark.parametrize("function", MAIN_THREAD_FUNCTIONS, ids=lambda f: f"{f.__module__}.{f.__name__}")
 def test_the_observer_loads_only_immutable_globals_and_no_module_attributes(function: types.FunctionType) -> None:
     instructions = list(dis.get_instructions(function))
+    module = function.__globals__
     for i, ins in enumerate(instructions):
         if ins.opname != "LOAD_GLOBAL":
             continue
         name = ins.argval
-        if name in vars(observe):
-            value = vars(observe)[name]
+        if name in module:
+            value = module[name]
         else:
             assert name in vars(builtins), f"{function.__name__} loads an unknown global {name}"
             continue  # builtins come from the private copy of builtins

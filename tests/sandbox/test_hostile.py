@@ -126,7 +126,7 @@ def test_environment_secrets_never_reach_the_child(monkeypatch: pytest.MonkeyPat
         assert secret.encode() not in zygote_env, "the secret reached the zygote's environment"
 
         g = grade_code(sb, code=ENV_SNOOP + SOLUTION, setup="", checks=CHECKS, reference=reference, limits=LIMITS,
-                       reveal_expected=True)
+                       reveal_expected=True, screen=False)
         assert_passed(g)  # every attempt was caught, so the code went on
         assert "environ {}" in g.stdout and "getenv None" in g.stdout, f"the snoop did not run: {g.stdout!r}"
         for label in ("self", "pid1", "parent"):  # there is no /proc in the child's minimal root
@@ -136,7 +136,7 @@ def test_environment_secrets_never_reach_the_child(monkeypatch: pytest.MonkeyPat
 
         for path in ("/proc/self/environ", "/proc/1/environ"):
             g = grade_code(sb, code=f"print(open({path!r}).read())\n" + SOLUTION, setup="", checks=CHECKS,
-                           reference=reference, limits=LIMITS, reveal_expected=True)
+                           reference=reference, limits=LIMITS, reveal_expected=True, screen=False)
             assert_error(g, "FileNotFoundError")
             assert secret not in g.stdout + (g.error or "")
         assert sb.restarts == 0

@@ -22,6 +22,11 @@ ERROR = {"type": "ValueError", "message": "bad", "traceback": "Traceback\nValueE
          "phase": "run"}
 
 
+LINEAGE = {"writer": "engine", "changed": False, "sources": ["x"], "complete": True}
+GRAPH = {"nodes": [["MulBackward0", "op", "MulBackward0"], ["AccumulateGrad", "leaf", "x"]], "edges": [[0, 1]],
+         "truncated": False}
+
+
 def done(*observations: dict[str, Any]) -> dict[str, Any]:
     return {"v": 1, "phase": "done", "observations": list(observations), "cpu_ms": 1.5, "exec_ms": 2}
 
@@ -35,6 +40,7 @@ def done(*observations: dict[str, Any]) -> dict[str, Any]:
     (done({"kind": "sequence", "type": "tuple", "length": 3, "items": [TENSOR]},
           {"kind": "other", "type": "str", "repr": "'hi'"}, {"kind": "missing", "error": "NameError: g"}), 3),
     (done(), 0),
+    (done({**GRAD, "lineage": LINEAGE}, {**TENSOR, "same": True}, {**TENSOR, "graph": GRAPH}), 3),
     ({"v": 1, "phase": "code_error", "error": {**ERROR, "errno": 13}}, 2),
     ({"v": 1, "phase": "syntax_error", "error": {**ERROR, "phase": "compile", "line": None}}, 2),
     ({"v": 1, "phase": "setup_error", "error": ERROR}, 2),
@@ -113,6 +119,16 @@ BAD_FRAMES: list[tuple[str, Any, int]] = [
     ("error-errno-bool", {"v": 1, "phase": "code_error", "error": {**ERROR, "errno": True}}, 1),
     ("error-with-observations", {"v": 1, "phase": "code_error", "error": ERROR, "observations": [TENSOR]}, 1),
     ("internal-detail-too-long", {"v": 1, "phase": "internal", "detail": "d" * 601}, 1),
+    ("lineage-unknown-writer", done({**GRAD, "lineage": {**LINEAGE, "writer": "teacher"}}), 1),
+    ("lineage-changed-not-bool", done({**GRAD, "lineage": {**LINEAGE, "changed": 0}}), 1),
+    ("lineage-extra-key", done({**GRAD, "lineage": {**LINEAGE, "verdict": "passed"}}), 1),
+    ("lineage-sources-not-strings", done({**GRAD, "lineage": {**LINEAGE, "sources": [1]}}), 1),
+    ("same-not-bool", done({**TENSOR, "same": 1}), 1),
+    ("graph-edge-out-of-range", done({**TENSOR, "graph": {**GRAPH, "edges": [[0, 2]]}}), 1),
+    ("graph-node-bad-kind", done({**TENSOR, "graph": {**GRAPH, "nodes": [["X", "teacher", "X"]], "edges": []}}), 1),
+    ("graph-too-many-nodes", done({**TENSOR, "graph": {**GRAPH, "nodes": [["X", "op", "X"]] * 201, "edges": []}}), 1),
+    ("facts-inside-a-sequence", done({"kind": "sequence", "type": "list", "length": 1,
+                                      "items": [{**TENSOR, "same": True}]}), 1),
 ]
 
 

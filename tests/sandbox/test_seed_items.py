@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from grader.sandbox import Check, Grade, Limits, Sandbox, grade_code, observe_reference
+from grader.sandbox import (
+    ATTEMPT_VERDICTS, VALUE_KINDS, Check, Grade, HiddenRun, Limits, Sandbox, grade_code, observe_reference,
+)
 from quiz.content_format import CheckSpec, ItemSpec, load_file
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-basics.yaml"
@@ -36,6 +38,7 @@ class Seeded:
     item: ItemSpec
     checks: list[Check]
     reference: list[dict[str, Any]]
+    hidden: HiddenRun | None
 
     @property
     def limits(self) -> Limits:
@@ -53,22 +56,24 @@ class SeedGrader:
     def seeded(self, slug: str) -> Seeded:
         if slug not in self._seeded:
             item = self.items[slug]
-            reference = observe_reference(self.sandbox, solution=item.solution, setup=item.setup,
-                                          targets=[c.target for c in item.checks], limits=Limits())
-            checks = [
-                Check(target=spec.target, compare=infer_compare(spec, expected), name=spec.name, rtol=spec.rtol,
-                      atol=spec.atol, strict_dtype=spec.strict_dtype, weight=spec.weight, hidden=spec.hidden,
-                      feedback=spec.feedback)
-                for spec, expected in zip(item.checks, reference, strict=True)
-            ]
-            self._seeded[slug] = Seeded(item, checks, reference)
+            probing = [spec.to_sandbox(spec.compare or "value") for spec in item.checks]
+            reference = observe_reference(self.sandbox, solution=item.solution, setup=item.setup, checks=probing,
+                                          limits=Limits())
+            checks = [spec.to_sandbox(infer_compare(spec, expected))
+                      for spec, expected in zip(item.checks, reference, strict=True)]
+            hidden = None
+            if item.hidden_setup:  # as grader.services.hidden_run computes it
+                hidden = HiddenRun(item.hidden_setup, observe_reference(
+                    self.sandbox, solution=item.solution, setup=item.hidden_setup, checks=checks, limits=Limits()))
+            self._seeded[slug] = Seeded(item, checks, reference, hidden)
         return self._seeded[slug]
 
     def grade(self, slug: str, code: str) -> Grade:
         seeded = self.seeded(slug)
         return grade_code(self.sandbox, code=code, setup=seeded.item.setup, checks=seeded.checks,
                           reference=seeded.reference, limits=seeded.limits,
-                          reveal_expected=seeded.item.reveal_expected)
+                          reveal_expected=seeded.item.reveal_expected, starter=seeded.item.starter,
+                          hidden=seeded.hidden)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +103,7 @@ def test_declared_compare_modes_agree_with_the_reference(seed: SeedGrader, slug:
     for spec, expected in zip(seeded.item.checks, seeded.reference, strict=True):
         assert expected["kind"] != "missing", f"{slug}: {spec.target} cannot be read after the solution"
         inferred = infer_compare(CheckSpec(target=spec.target), expected)
-        if spec.compare is not None:
+        if spec.compare in VALUE_KINDS:
             assert spec.compare == inferred, (
                 f"{slug}: {spec.target} is compared as {spec.compare!r} but the solution gives a {expected['kind']}")
 
@@ -109,24 +114,44 @@ def test_item_solution_passes(seed: SeedGrader, items: dict[str, ItemSpec], slug
     assert g.status == "passed" and g.score == 1.0, describe(g)
 
 
-# Exact score of each starter: the checks that the untouched starter already meets.
+# Exact score of each starter once a token is added (so it is graded): the checks an untouched starter meets are
+# the ones that guard against breaking what the setup gave (a stays a leaf, x keeps tracking) or that no
+# backward pass leaves alone (x.grad stays None). quiz_content_load warns about each of them.
 STARTER_SCORES = {
     "grad-of-polynomial": 0.0,   # x does not track, y is Ellipsis, no backward
     "zero-grad": 0.0,            # no backward: g and x.grad are None
-    "enable-tracking": 3 / 5,    # a.is_leaf, b's values and b.requires_grad (b = d) already hold
-    "retain-nonleaf-grad": 2 / 3,  # only h.grad is missing
-    "autograd-grad": 1 / 2,      # x.grad is None, as wanted; g is None
+    "enable-tracking": 2 / 7,    # a.is_leaf, and a is still the given tensor
+    "retain-nonleaf-grad": 2 / 6,  # h.is_leaf, and out's graph is built by the starter
+    "autograd-grad": 1 / 4,      # x.grad is None, as wanted
     "vector-grad": 0.0,
-    "stop-tracking": 3 / 5,      # y's values, x.requires_grad and grad mode already hold
-    "accumulate-and-clear": 0.0,
-    "freeze-layer": 2 / 5,       # nothing frozen and no backward: only the two None grads hold
+    "stop-tracking": 2 / 7,      # x.requires_grad and grad mode are left as they should be
+    "accumulate-and-clear": 1 / 5,  # y's graph is built by the starter
+    "freeze-layer": 3 / 10,      # no backward: model[0]'s grads are None; model[0].weight is the given tensor
     "multivariable-grad": 0.0,
 }
 
 
 @pytest.mark.parametrize("slug", SEED_SLUGS)
-def test_starter_code_is_never_passed(seed: SeedGrader, items: dict[str, ItemSpec], slug: str) -> None:
+def test_unchanged_starter_code_scores_nothing_and_is_not_an_attempt(seed: SeedGrader, items: dict[str, ItemSpec],
+                                                                      slug: str) -> None:
     g = seed.grade(slug, items[slug].starter)
+    assert (g.status, g.score, g.checks) == ("rejected", 0.0, []), describe(g)
+    assert g.error is not None and "not changed the starter code" in g.error
+    assert "rejected" not in ATTEMPT_VERDICTS
+
+
+@pytest.mark.parametrize("slug", SEED_SLUGS)
+def test_starter_code_with_only_comments_and_layout_changed_is_still_the_starter(
+        seed: SeedGrader, items: dict[str, ItemSpec], slug: str) -> None:
+    code = "# my attempt\n\n" + items[slug].starter.replace("\n", "  # edited\n\n", 1)
+    g = seed.grade(slug, code)
+    assert g.status == "rejected", describe(g)
+
+
+@pytest.mark.parametrize("slug", SEED_SLUGS)
+def test_starter_code_with_a_token_changed_is_graded_and_never_passes(seed: SeedGrader, items: dict[str, ItemSpec],
+                                                                       slug: str) -> None:
+    g = seed.grade(slug, items[slug].starter + "\n_touched = 1\n")
     assert g.status == "failed", describe(g)
     assert g.score == pytest.approx(STARTER_SCORES[slug], abs=1e-6), describe(g)
 
@@ -263,138 +288,138 @@ MISTAKES = [
     # grad-of-polynomial: checks x.grad, x.requires_grad, y.requires_grad
     Mistake("grad-of-polynomial", "no-backward",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n",
-            ("x.grad",), 2 / 3, ("x.grad is None", "did you call backward()")),
+            ("x.grad", "x.grad by autograd"), 3 / 5, ("x.grad is None", "did you call backward()")),
     Mistake("grad-of-polynomial", "backward-twice",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\n"
             "y.backward(retain_graph=True)\ny.backward()\n",
-            ("x.grad",), 2 / 3, ("x.grad is 14.0, expected 7.0", "2×", "accumulate")),
+            ("x.grad",), 4 / 5, ("x.grad is 14.0, expected 7.0", "2×", "accumulate")),
     Mistake("grad-of-polynomial", "wrong-function",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 2*x + 1\ny.backward()\n",
-            ("x.grad",), 2 / 3, ("x.grad is 6.0, expected 7.0",)),
+            ("x.grad",), 4 / 5, ("x.grad is 6.0, expected 7.0",)),
     Mistake("grad-of-polynomial", "not-tracking",
             "import torch\nx = torch.tensor(2.0)\ny = x**2 + 3*x + 1\n",
-            ("x.grad", "x.requires_grad", "y.requires_grad"), 0.0,
+            ("x.grad", "x.requires_grad", "y.requires_grad", "x.grad by autograd", "y's graph"), 0.0,
             ("does not track gradients", "requires_grad=True")),
     Mistake("grad-of-polynomial", "y-as-python-number",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\ny = y.item()\n",
-            ("y.requires_grad",), 2 / 3, ("could not be read", "`y` is a float, not a tensor")),
+            ("y.requires_grad", "y's graph"), 3 / 5, ("could not be read", "`y` is a float, not a tensor")),
     # zero-grad: checks g, x.grad
     Mistake("zero-grad", "grad-without-item",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
             "g = x.grad\nx.grad.zero_()\n",
-            ("g",), 1 / 2, ("g is a tensor (0.0), expected a Python number 7.0", "x.grad.item()", "shares memory")),
+            ("g",), 3 / 4, ("g is a tensor (0.0), expected a Python number 7.0", "x.grad.item()", "shares memory")),
     Mistake("zero-grad", "set-to-none",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
             "g = x.grad.item()\nx.grad = None\n",
-            ("x.grad",), 1 / 2, ("x.grad is None", "x.grad.zero_()", "must remain a tensor")),
+            ("x.grad", "x.grad zeroed in place"), 2 / 4, ("x.grad is None", "x.grad.zero_()", "must remain a tensor")),
     Mistake("zero-grad", "zeroed-before-reading",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
             "x.grad.zero_()\ng = x.grad.item()\n",
-            ("g",), 1 / 2, ("g is 0.0, expected 7.0", "before zeroing")),
+            ("g",), 3 / 4, ("g is 0.0, expected 7.0", "before zeroing")),
     # enable-tracking: checks a.requires_grad, a.is_leaf, b, b.requires_grad, b.is_leaf
     Mistake("enable-tracking", "detach-only",
             "a.requires_grad_()\nb = d.detach()\n",
-            ("b.requires_grad",), 4 / 5, ("b.requires_grad is False, expected True", ".requires_grad_(True)")),
+            ("b.requires_grad",), 6 / 7, ("b.requires_grad is False, expected True", ".requires_grad_(True)")),
     Mistake("enable-tracking", "clone-keeps-history",
             "a.requires_grad_()\nb = d.clone()\n",
-            ("b.is_leaf",), 4 / 5, ("b.is_leaf is False, expected True", "d.detach()")),
+            ("b.is_leaf",), 6 / 7, ("b.is_leaf is False, expected True", "d.detach()")),
     Mistake("enable-tracking", "a-replaced-by-an-operation",
             "a.requires_grad_()\na = a * 1\nb = d.detach().requires_grad_(True)\n",
-            ("a.is_leaf",), 4 / 5, ("a.is_leaf is False, expected True", "in place")),
+            ("a.is_leaf", "a changed in place"), 5 / 7, ("a.is_leaf is False, expected True", "in place")),
     Mistake("enable-tracking", "nothing-tracked",
             "b = d.detach()\n",
-            ("a.requires_grad", "b.requires_grad"), 3 / 5, ("a.requires_grad is False", "a.requires_grad_()")),
+            ("a.requires_grad", "b.requires_grad"), 5 / 7, ("a.requires_grad is False", "a.requires_grad_()")),
     # retain-nonleaf-grad: checks h.grad, x.grad, h.is_leaf
     Mistake("retain-nonleaf-grad", "no-retain-grad",
-            "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
+            "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h * h).sum()\n"
             "out.backward()\n",
-            ("h.grad",), 2 / 3, ("h.grad is None", "not a leaf", "h.retain_grad()")),
+            ("h.grad", "h.grad by autograd"), 4 / 6, ("h.grad is None", "not a leaf", "h.retain_grad()")),
     Mistake("retain-nonleaf-grad", "retain-grad-too-late",
             "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
             "out.backward()\nh.retain_grad()\n",
-            ("h.grad",), 2 / 3, ("h.grad is None", "h.retain_grad()` before `out.backward()")),
+            ("h.grad", "h.grad by autograd"), 4 / 6, ("h.grad is None", "h.retain_grad()` before `out.backward()")),
     Mistake("retain-nonleaf-grad", "h-detached",
             "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = (x * 2).detach().requires_grad_()\n"
             "out = (h ** 2).sum()\nout.backward()\n",
-            ("x.grad", "h.is_leaf"), 1 / 3, ("x.grad is None",)),
+            ("x.grad", "h.is_leaf", "x.grad by autograd", "out's graph"), 2 / 6, ("x.grad is None",)),
     # autograd-grad: checks g, x.grad
     Mistake("autograd-grad", "tuple-not-unpacked",
             "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
             "g = torch.autograd.grad(y, x)\n",
-            ("g",), 1 / 2, ("g is a tuple of 1 item, not a tensor", "tuple that torch.autograd.grad returns",
+            ("g", "g by autograd"), 2 / 4, ("g is a tuple of 1 item, not a tensor", "tuple that torch.autograd.grad returns",
                             "first element")),
     Mistake("autograd-grad", "backward-instead",
             "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\ny.backward()\n"
             "g = x.grad\n",
-            ("x.grad",), 1 / 2, ("x.grad should be None", "don't call `y.backward()`")),
+            ("x.grad", "calls autograd.grad"), 2 / 4, ("x.grad should be None", "don't call `y.backward()`")),
     Mistake("autograd-grad", "wrong-function",
             "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x)\n"
             "(g,) = torch.autograd.grad(y, x)\n",
-            ("g",), 1 / 2, ("g is 0.877583, expected 0.918217",)),
+            ("g",), 3 / 4, ("g is 0.877583, expected 0.918217",)),
     # vector-grad: checks x.grad
     Mistake("vector-grad", "mean-instead-of-sum",
             "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\ny.mean().backward()\n",
-            ("x.grad",), 0.0, ("tensor([3.5, 4.5]), expected tensor([7.0, 9.0])", "1/2", "mean()", "sum()")),
+            ("x.grad",), 2 / 3, ("tensor([3.5, 4.5]), expected tensor([7.0, 9.0])", "1/2", "mean()", "sum()")),
     Mistake("vector-grad", "backward-twice",
             "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nfor _ in range(2):\n"
             "    y = x**2 + 3*x + 1\n    y.sum().backward()\n",
-            ("x.grad",), 0.0, ("tensor([14.0, 18.0])", "accumulate")),
+            ("x.grad",), 2 / 3, ("tensor([14.0, 18.0])", "accumulate")),
     Mistake("vector-grad", "not-tracking",
             "import torch\nx = torch.tensor([2.0, 3.0])\ny = x**2 + 3*x + 1\n",
-            ("x.grad",), 0.0, ("does not track gradients",)),
+            ("x.grad", "x.grad by autograd", "y's graph"), 0.0, ("does not track gradients",)),
     # stop-tracking: checks y, y.requires_grad, z.requires_grad, x.requires_grad, torch.is_grad_enabled()
     Mistake("stop-tracking", "grad-left-disabled",
             "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ntorch.set_grad_enabled(False)\n"
             "y = x * 2\nz = x.detach()\n",
-            ("torch.is_grad_enabled()",), 4 / 5, ("is False, expected True", "switched off", "no_grad()")),
+            ("torch.is_grad_enabled()",), 6 / 7, ("is False, expected True", "switched off", "no_grad()")),
     Mistake("stop-tracking", "x-switched-off",
             "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\nwith torch.no_grad():\n"
             "    y = x * 2\nx.requires_grad = False\nz = x\n",
-            ("x.requires_grad",), 4 / 5, ("x.requires_grad is False, expected True", "Leave `x` alone")),
+            ("x.requires_grad",), 6 / 7, ("x.requires_grad is False, expected True", "Leave `x` alone")),
     Mistake("stop-tracking", "no-context-manager",
             "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ny = x * 2\nz = x.detach()\n",
-            ("y.requires_grad",), 4 / 5, ("y.requires_grad is True, expected False", "torch.no_grad()")),
+            ("y.requires_grad",), 6 / 7, ("y.requires_grad is True, expected False", "torch.no_grad()")),
     # accumulate-and-clear: checks acc, x.grad
     Mistake("accumulate-and-clear", "acc-is-the-grad-tensor",
             "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
             "y.backward(retain_graph=True)\nacc = x.grad\nx.grad.zero_()\ny.backward()\n",
-            ("acc",), 1 / 2, ("acc is a tensor (3.0), expected a Python number 6.0", "x.grad.item()", "*before* clearing")),
+            ("acc",), 4 / 5, ("acc is a tensor (3.0), expected a Python number 6.0", "x.grad.item()", "*before* clearing")),
     Mistake("accumulate-and-clear", "not-cleared",
             "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
             "y.backward(retain_graph=True)\nacc = x.grad.item()\ny.backward()\n",
-            ("x.grad",), 1 / 2, ("x.grad is 9.0, expected 3.0", "3×", "accumulate")),
+            ("x.grad",), 4 / 5, ("x.grad is 9.0, expected 3.0", "3×", "accumulate")),
     Mistake("accumulate-and-clear", "no-backward-after-clearing",
             "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
             "y.backward(retain_graph=True)\nacc = x.grad.item()\nx.grad = None\n",
-            ("x.grad",), 1 / 2, ("x.grad is None", "did not backpropagate again")),
+            ("x.grad", "x.grad by autograd"), 3 / 5, ("x.grad is None", "did not backpropagate again")),
     # freeze-layer: checks model[0].weight.requires_grad, model[0].weight.grad, model[0].bias.grad,
     # model[2].weight.grad, model[2].bias.grad
     Mistake("freeze-layer", "weight-only",
             "model[0].weight.requires_grad_(False)\nloss = model(inputs).pow(2).mean()\nloss.backward()\n",
-            ("model[0].bias.grad",), 4 / 5, ("should be None", "The bias is a parameter too", "not just the weight")),
+            ("model[0].bias.grad", "loss's graph"), 8 / 10, ("should be None", "The bias is a parameter too", "not just the weight")),
     Mistake("freeze-layer", "no-grad-forward-instead",
             "import torch\nwith torch.no_grad():\n    h = model[0](inputs)\n"
             "loss = model[2](model[1](h)).pow(2).mean()\nloss.backward()\n",
-            ("model[0].weight.requires_grad",), 4 / 5, ("is True, expected False", "leaves the parameters trainable")),
+            ("model[0].weight.requires_grad",), 9 / 10, ("is True, expected False", "leaves the parameters trainable")),
     Mistake("freeze-layer", "no-backward",
             "model[0].requires_grad_(False)\nloss = model(inputs).pow(2).mean()\n",
-            ("model[2].weight.grad", "model[2].bias.grad"), 3 / 5, ("is None", "did you call backward()")),
+            ("model[2].weight.grad", "model[2].bias.grad", "model[2].weight.grad by autograd", "model[2].bias.grad by autograd"), 6 / 10, ("is None", "did you call backward()")),
     Mistake("freeze-layer", "sum-instead-of-mean",
             "model[0].requires_grad_(False)\nloss = model(inputs).pow(2).sum()\nloss.backward()\n",
-            ("model[2].weight.grad", "model[2].bias.grad"), 3 / 5, ("expected a [1, 4] tensor", "pow(2).mean()")),
+            ("model[2].weight.grad", "model[2].bias.grad", "loss's graph"), 7 / 10, ("expected a [1, 4] tensor", "pow(2).mean()")),
     # multivariable-grad: checks x.grad, y.grad
     Mistake("multivariable-grad", "only-y-tracks",
             "import torch\nx = torch.tensor(3.0)\ny = torch.tensor(4.0, requires_grad=True)\nf = x**2 + y**2\n"
             "f.backward()\n",
-            ("x.grad",), 1 / 2, ("x.grad is None", "`x` does not track gradients")),
+            ("x.grad", "x.grad by autograd", "f's graph"), 2 / 5, ("x.grad is None", "`x` does not track gradients")),
     Mistake("multivariable-grad", "values-swapped",
             "import torch\nx = torch.tensor(4.0, requires_grad=True)\ny = torch.tensor(3.0, requires_grad=True)\n"
             "f = x**2 + y**2\nf.backward()\n",
-            ("x.grad", "y.grad"), 0.0, ("x.grad is 8.0, expected 6.0",)),
+            ("x.grad", "y.grad"), 3 / 5, ("x.grad is 8.0, expected 6.0",)),
     Mistake("multivariable-grad", "no-backward",
             "import torch\nx = torch.tensor(3.0, requires_grad=True)\ny = torch.tensor(4.0, requires_grad=True)\n"
             "f = x**2 + y**2\n",
-            ("x.grad", "y.grad"), 0.0, ("did you call backward()",)),
+            ("x.grad", "y.grad", "x.grad by autograd", "y.grad by autograd"), 1 / 5, ("did you call backward()",)),
 ]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from grader.services import reference_observations
+from grader.services import reference_observations, starter_passing
 from quiz.content_format import ContentError
 from quiz.services import CONTENT_DIR, quiz_content_load
 
@@ -16,8 +16,8 @@ class Command(BaseCommand):
         "Load quizzes from YAML files into the database (default: every .yaml file in quiz/content/). "
         "An upsert by slug: running it twice changes nothing the second time. Items removed from a file are "
         "deleted, or archived when they have submissions. Reference solutions run through the sandbox to "
-        "produce the expected values. Any error loads nothing and is reported as one line naming the file, "
-        "item and field."
+        "produce the expected values; starter code that already passes checks is reported as a warning. "
+        "Any error loads nothing and is reported as one line naming the file, item and field."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         try:
             quizzes, report = quiz_content_load(
                 paths=paths, runner=reference_observations, recompute=options["recompute"],
-                progress=lambda line: self.stdout.write(line),
+                progress=lambda line: self.stdout.write(line), starter_checker=starter_passing,
             )
         except ContentError as exc:
             raise CommandError(str(exc)) from None
@@ -39,5 +39,7 @@ class Command(BaseCommand):
                              ("archived", report.archived), ("deleted", report.deleted)):
             for slug in slugs:
                 self.stdout.write(f"  {label}: {slug}")
+        for warning in report.warnings:
+            self.stdout.write(self.style.WARNING(f"  warning: {warning}"))
         style = self.style.SUCCESS if report.changed else self.style.NOTICE
         self.stdout.write(style(report.summary(len(quizzes))))

@@ -277,6 +277,17 @@
             check.message ? el("span", { class: "check__message" }, inline(check.message)) : null));
         }
         box.append(list);
+        for (const check of submission.checks) {
+          if (!check.graph_svg) continue;
+          const graph = check.graph || {};
+          let caption = "The autograd graph of " + check.name + (graph.reference ? ", next to the reference's" : "")
+            + ": arrows run from the tensors you created to the result; backward() walks them in reverse.";
+          if (graph.extra && graph.extra.length) caption += " Red: not in the reference.";
+          if (graph.missing && graph.missing.length) caption += " Dashed: missing from yours.";
+          box.append(el("figure", { class: "graph" },
+            el("img", { src: check.graph_svg, alt: "The autograd graph of " + check.name, loading: "lazy" }),
+            el("figcaption", {}, caption)));
+        }
       }
       if (submission.error) {
         const title = submission.error_line
