@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from quiz.models import Item
 from .models import Submission
 from .notify import verdict_published
 from .runner import get_sandbox
-from .sandbox import Check, Grade, Limits, grade_code, observe_reference, rejection_reason
+from .sandbox import Check, Grade, HiddenRun, Limits, ReferenceFailed, grade_code, observe_reference, rejection_reason
 from .text import storable
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,44 @@ def item_limits(item: Item) -> Limits:
     return Limits(cpu_seconds=item.time_limit_seconds, memory_mb=item.memory_limit_mb)
 
 
+# The reference's observations on an item's hidden draw, per (item, version): computed in this process
+# on first use (one sandbox run, a few ms) rather than stored, never shown to anyone.
+_hidden_references: OrderedDict[tuple[int, int], list[dict[str, Any]]] = OrderedDict()
+HIDDEN_CACHE_SIZE = 256
+
+
+def hidden_run(*, item: Item, checks: list[Check]) -> HiddenRun | None:
+    """The item's hidden re-run, if it has one. Raises ReferenceFailed or SandboxFault."""
+    if not item.hidden_setup_code:
+        return None
+    key = (item.pk, item.version)
+    reference = _hidden_references.get(key)
+    if reference is None:
+        reference = observe_reference(get_sandbox(), solution=item.solution_code, setup=item.hidden_setup_code,
+                                      checks=checks, limits=item_limits(item))
+        _hidden_references[key] = reference
+        while len(_hidden_references) > HIDDEN_CACHE_SIZE:
+            _hidden_references.popitem(last=False)
+    return HiddenRun(setup=item.hidden_setup_code, reference=reference)
+
+
 def code_grade(*, item: Item, code: str | bytes) -> Grade:
     """Grade code against an item's checks through this process's sandbox. Raises SandboxFault."""
     checks = list(item.checks.all())
     if not checks or any(c.expected is None for c in checks):
         return Grade(status=Status.INTERNAL_ERROR,
                      error="This exercise has no reference values yet; this is not your fault.")
+    sandbox_checks = [c.to_sandbox() for c in checks]
+    try:
+        hidden = hidden_run(item=item, checks=sandbox_checks)
+    except ReferenceFailed as exc:
+        logger.error("the reference of %s fails on its hidden draw: %s", item.slug, exc)
+        return Grade(status=Status.INTERNAL_ERROR,
+                     error="This exercise's hidden check cannot run; this is not your fault.")
     return grade_code(
-        get_sandbox(), code=code, setup=item.setup_code, checks=[c.to_sandbox() for c in checks],
+        get_sandbox(), code=code, setup=item.setup_code, checks=sandbox_checks,
         reference=[c.expected for c in checks], limits=item_limits(item), reveal_expected=item.reveal_expected,
-        starter=item.starter_code,
+        starter=item.starter_code, hidden=hidden,
     )
 
 

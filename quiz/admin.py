@@ -57,7 +57,7 @@ IMPORT_PERMISSIONS = tuple(f"quiz.{action}_{model}" for model in ("quiz", "item"
 FORM_FIELD_OF_PATH = {
     "slug": "slug", "kind": "kind", "title": "title", "prompt": "prompt", "explanation": "explanation",
     "hints": "hints", "tags": "tags", "reveal_after_attempts": "reveal_after_attempts", "starter": "starter_code",
-    "setup": "setup_code", "solution": "solution_code", "reveal_expected": "reveal_expected",
+    "setup": "setup_code", "hidden_setup": "hidden_setup_code", "solution": "solution_code", "reveal_expected": "reveal_expected",
     "limits.time_seconds": "time_limit_seconds", "limits.memory_mb": "memory_limit_mb", "multiple": "multiple",
 }
 _ROW_PATH = re.compile(r"^(?P<rows>checks|choices)\[(?P<index>\d+)\](?:\.(?P<field>.+))?$")
@@ -173,10 +173,11 @@ class ItemForm(forms.ModelForm):
         model = Item
         fields = "__all__"
         field_classes = {name: MultilineField for name in ("prompt", "explanation", "starter_code", "setup_code",
-                                                           "solution_code")}
+                                                           "hidden_setup_code", "solution_code")}
         widgets = {
             "starter_code": CodeEditorWidget(rows=10),
             "setup_code": CodeEditorWidget(rows=6),
+            "hidden_setup_code": CodeEditorWidget(rows=6),
             "solution_code": CodeEditorWidget(rows=10),
             "hints": forms.Textarea(attrs={"rows": 3, "cols": 80}),
             "tags": forms.Textarea(attrs={"rows": 1, "cols": 80}),
@@ -518,7 +519,8 @@ class ItemAdmin(admin.ModelAdmin):
         (None, {"fields": ("quiz", "slug", "kind", "title", "order", "archived")}),
         ("Text", {"fields": ("prompt", "explanation", "hints", "tags", "reveal_after_attempts")}),
         ("Code items", {"classes": ("kind-code",), "fields": (
-            "starter_code", "setup_code", "solution_code", "reveal_expected", ("time_limit_seconds", "memory_limit_mb"),
+            "starter_code", "setup_code", "hidden_setup_code", "solution_code", "reveal_expected",
+            ("time_limit_seconds", "memory_limit_mb"),
             "reference_values", ("reference_computed_at", "reference_fingerprint"))}),
         ("Choice items", {"classes": ("kind-choice",), "fields": ("multiple",)}),
         ("Grading", {"fields": ("version", "submissions_link")}),

@@ -60,6 +60,8 @@ def item_document(item: Item, *, checks: Sequence[Check], choices: Sequence[Choi
             doc["starter"] = item.starter_code
         if item.setup_code:
             doc["setup"] = item.setup_code
+        if item.hidden_setup_code:
+            doc["hidden_setup"] = item.hidden_setup_code
         doc["solution"] = item.solution_code
         if item.reveal_expected:
             doc["reveal_expected"] = True

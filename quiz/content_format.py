@@ -83,6 +83,7 @@ class ItemSpec:
     reveal_after_attempts: int = DEFAULT_REVEAL_AFTER
     starter: str = ""
     setup: str = ""
+    hidden_setup: str = ""
     solution: str = ""
     reveal_expected: bool = False
     time_seconds: float = DEFAULT_TIME_SECONDS
@@ -159,7 +160,7 @@ def _python(reader: _Reader, key: str, source: str, mode: str) -> None:
 
 
 ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts"}
-CODE_KEYS = {"starter", "setup", "solution", "reveal_expected", "limits", "checks"}
+CODE_KEYS = {"starter", "setup", "hidden_setup", "solution", "reveal_expected", "limits", "checks"}
 CHOICE_KEYS = {"multiple", "choices"}
 CHECK_KEYS = (set(CHECK_FIELDS) - {"sources"}) | {"from"}
 
@@ -225,8 +226,9 @@ def _item(data: Any, file: str, index: int) -> ItemSpec:
     if kind == "code":
         spec.starter = r.text("starter", "")
         spec.setup = r.text("setup", "")
+        spec.hidden_setup = r.text("hidden_setup", "")
         spec.solution = r.text("solution", allow_empty=False)
-        for key in ("starter", "setup", "solution"):
+        for key in ("starter", "setup", "hidden_setup", "solution"):
             _python(r, key, getattr(spec, key), "exec")
         spec.reveal_expected = r.get("reveal_expected", bool, False)
         limits = _Reader(r.get("limits", dict, {}), file, slug, "limits", {"time_seconds", "memory_mb"})

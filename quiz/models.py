@@ -43,6 +43,9 @@ class Item(models.Model):
     # code items
     starter_code = models.TextField(blank=True)
     setup_code = models.TextField(blank=True, help_text="Runs before the learner's code, in the same namespace")
+    hidden_setup_code = models.TextField(
+        blank=True, help_text="Optional: another draw of the setup's given tensors. Code that passes runs again "
+        "after it, unseen, and must still match the reference, so numbers typed in fail")
     solution_code = models.TextField(blank=True, help_text="Reference solution; expected values come from running it")
     reveal_expected = models.BooleanField(default=False, help_text="Show expected values in check messages")
     time_limit_seconds = models.FloatField(default=2.0)

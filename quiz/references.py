@@ -28,6 +28,8 @@ def reference_fingerprint(item: ItemSpec) -> str:
             "time": item.time_seconds, "memory": item.memory_mb}
     if any(c.compare not in VALUE_KINDS for c in item.checks):  # the fingerprints of value-only items stay as they were
         data["probes"] = [[c.compare or "value", c.sources] for c in item.checks]
+    if item.hidden_setup:
+        data["hidden_setup"] = item.hidden_setup
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -50,9 +52,14 @@ def reference_observe(*, spec: ItemSpec, runner: ReferenceRunner, file: str = ""
     (field checks[i].compare) when a compare mode written for a check contradicts
     what the solution gives.
     """
-    observations = runner(setup=spec.setup, solution=spec.solution,
-                          checks=[c.to_sandbox(c.compare or "value") for c in spec.checks],
-                          limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb))
+    checks = [c.to_sandbox(c.compare or "value") for c in spec.checks]
+    limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
+    observations = runner(setup=spec.setup, solution=spec.solution, checks=checks, limits=limits)
+    if spec.hidden_setup:  # the reference must run on the hidden draw too (its values are computed when grading)
+        try:
+            runner(setup=spec.hidden_setup, solution=spec.solution, checks=checks, limits=limits)
+        except ReferenceFailed as exc:
+            raise ContentError(file, spec.slug, "hidden_setup", f"the reference solution fails after it: {exc}") from None
     compares = [resolve_compare(c, observations[i], file, spec.slug, i) for i, c in enumerate(spec.checks)]
     return observations, compares
 

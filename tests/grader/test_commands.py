@@ -161,3 +161,13 @@ def test_the_worker_grades_without_a_layer_only_when_unsafe_is_on_and_says_so_lo
     finally:
         if runner._sandbox is not None:
             runner._sandbox.close()
+
+
+@pytest.mark.django_db
+def test_grade_runs_the_hidden_draw_of_an_item_with_given_inputs(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+    typed_in = "import torch\na.requires_grad_()\nb = torch.tensor([3.0, 6.0], requires_grad=True)\n"
+    result = json.loads(grade("enable-tracking", code_file(typed_in), "--json"))
+    b = next(c for c in result["checks"] if c["name"] == "b")
+    assert not b["passed"] and "not when the given tensors hold other values" in b["message"]
+    honest = "a.requires_grad_()\nb = d.detach().requires_grad_(True)\n"
+    assert json.loads(grade("enable-tracking", code_file(honest), "--json"))["status"] == "passed"

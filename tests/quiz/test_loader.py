@@ -197,6 +197,8 @@ def test_choice_ids_stay_stable_when_text_changes(tmp_path: Path) -> None:
      "tiny.yaml: item 'tiny-grad': field 'checks[0].compare': is 'none', but the reference solution gives 6.0"),
     (("target: x.grad", "target: y_undefined"),
      "tiny.yaml: item 'tiny-grad': field 'solution': target 'y_undefined' cannot be read"),
+    (("    solution: |", "    hidden_setup: |\n      raise ValueError('no such draw')\n    solution: |"),
+     "tiny.yaml: item 'tiny-grad': field 'hidden_setup': the reference solution fails after it"),
     (("kind: choice", "kind: quiz"), "tiny.yaml: item 'tiny-choice': field 'kind': must be code or choice"),
     (("    prompt: Pick one.\n", ""), "tiny.yaml: item 'tiny-choice': field 'prompt': is required"),
     (("slug: tiny\n", "slug: Tiny Quiz\n"), "tiny.yaml: field 'quiz.slug': must be lowercase"),
