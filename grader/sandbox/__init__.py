@@ -19,7 +19,8 @@ from __future__ import annotations
 from .client import Sandbox, SandboxFault
 from .compare import describe
 from .grading import (
-    ATTEMPT_VERDICTS, VERDICTS, CheckResult, Grade, HiddenRun, ReferenceFailed, grade_code, judge, observe_reference,
+    ATTEMPT_VERDICTS, VERDICT_LABELS, VERDICTS, CheckResult, Grade, HiddenRun, ReferenceFailed, grade_code, judge,
+    observe_reference,
 )
 from .jobs import (
     CHECK_KINDS, DEFAULT_ATOL, DEFAULT_RTOL, MAX_CODE_BYTES, MAX_CPU_SECONDS, MAX_MEMORY_MB, STATIC_KINDS,
@@ -35,5 +36,5 @@ __all__ = [
     "RunOutcome", "Grade", "CheckResult", "grade_code", "judge", "observe_reference", "ReferenceFailed",
     "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS", "MAX_CODE_BYTES", "MAX_CPU_SECONDS", "MAX_MEMORY_MB",
     "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "target_problem", "CHECK_KINDS", "CheckKind", "VALUE_KINDS",
-    "STATIC_KINDS", "is_starter", "screen_problem", "static_problem", "HiddenRun",
+    "STATIC_KINDS", "is_starter", "screen_problem", "static_problem", "HiddenRun", "VERDICT_LABELS",
 ]

@@ -31,6 +31,9 @@ PASSED, FAILED, ERROR = "passed", "failed", "error"
 TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT = "timeout", "memory_limit", "output_limit"
 REJECTED, INTERNAL_ERROR = "rejected", "internal_error"
 VERDICTS = (PASSED, FAILED, ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, REJECTED, INTERNAL_ERROR)
+VERDICT_LABELS = {PASSED: "Passed", FAILED: "Failed", ERROR: "Error", TIMEOUT: "Time limit",
+                  MEMORY_LIMIT: "Memory limit", OUTPUT_LIMIT: "Output limit", REJECTED: "Rejected",
+                  INTERNAL_ERROR: "Internal error"}
 # Verdicts that judged the code, so count as a learner's attempt: not code refused
 # before it ran, and never a fault of the sandbox.
 ATTEMPT_VERDICTS = tuple(v for v in VERDICTS if v not in (REJECTED, INTERNAL_ERROR))
@@ -250,13 +253,13 @@ def grade_code(sandbox: Sandbox, *, code: str | bytes, setup: str, checks: list[
         return Grade(status=REJECTED, error=f"Your code was not run: {reason}.")
     if isinstance(code, bytes):
         code = code.decode("utf-8")
-    if static.is_starter(code, starter):
+    tree = static.parse(code)
+    if static.is_starter(code, starter, tree):
         return Grade(status=REJECTED, error=STARTER_MESSAGE)
-    problem = static.screen_problem(code) if screen else None
-    if problem is not None:
+    problem, analysed = static.examine(code, tree)
+    if problem is not None and screen:
         return Grade(status=REJECTED, error=f"Your code was not run: {problem}.")
     outcome = sandbox.run(sandbox_job(code=code, setup=setup, checks=checks, limits=limits))
-    analysed = static.analyse(code)
     grade = judge(outcome, checks, reference, limits=limits, reveal_expected=reveal_expected, code=analysed)
     if hidden is not None and grade.status in (PASSED, FAILED):
         second = sandbox.run(sandbox_job(code=code, setup=hidden.setup, checks=checks, limits=limits))
@@ -325,4 +328,4 @@ def observe_reference(sandbox: Sandbox, *, solution: str, setup: str, targets: l
 
 
 __all__ = ["Grade", "CheckResult", "HiddenRun", "judge", "grade_code", "observe_reference", "ReferenceFailed", "SandboxFault",
-           "VERDICTS", "ATTEMPT_VERDICTS", "sandbox_job", "STATIC_REFERENCE"]
+           "VERDICTS", "VERDICT_LABELS", "ATTEMPT_VERDICTS", "sandbox_job", "STATIC_REFERENCE"]

@@ -29,6 +29,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 MAX_OPS = 20_000  # operations recorded per job; past this the lineage is reported incomplete
+# Tensor elements the records may keep alive (they hold every result, so that ids stay unique): past this the
+# lineage is reported incomplete rather than the learner's memory budget spent on the grader's records.
+MAX_KEPT_ELEMENTS = 8 << 20
 SNAPSHOT_CAP = 1 << 16  # elements of an engine-written gradient copied for the change check
 
 _TensorBase = torch._C.TensorBase
@@ -114,6 +117,7 @@ class Recorder(TorchFunctionMode):
         ("write", owner, grad, version, copy)     the engine wrote owner.grad
         ("hand", owner, value)                    owner.grad = value, by hand
         ("engine", name, outputs, roots)          a call into the engine (outputs: autograd.grad's)
+        ("learner",)                              the setup has ended: the learner's code starts
     """
 
     def __init__(self, events: list[tuple[Any, ...]], flags: list[bool]) -> None:
@@ -123,6 +127,7 @@ class Recorder(TorchFunctionMode):
         self.events = events
         self.flags = flags
         self.retained: list[Any] = []
+        self.kept = 0
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         if kwargs is None:
@@ -148,7 +153,13 @@ class Recorder(TorchFunctionMode):
         inputs = flat(args, [])
         if kwargs:
             flat(kwargs, inputs)
-        self.events.append(("op", name, tuple(flat(result, [])), tuple(inputs), _is_grad_enabled()))
+        results = tuple(flat(result, []))
+        self.events.append(("op", name, results, tuple(inputs), _is_grad_enabled()))
+        for value in results:
+            if isinstance(value, _TensorBase):
+                self.kept += _numel(value)
+        if self.kept > MAX_KEPT_ELEMENTS:
+            self.flags[0], self.flags[1] = False, True
         if name == "retain_grad" and args:
             self.retained.append(args[0])
         return result

@@ -395,14 +395,16 @@ def parked(trusted: Any, current_frames: Any, ident: int, park_code: Any, park_l
 
 
 def read_facts(obs: dict[str, Any], result: Any, meta: tuple[Any, ...], before: Any, reading: Any,
-               facts: Any, given: list[Any]) -> None:
+               facts: Any, given: list[Any], memo: dict[str, Any]) -> None:
     """Add what the target's probe asks for (lineage, identity, graph) to its observation."""
     probe = meta[3]
     if probe == "value" or obs["kind"] == "missing":
         return
     events, flags, namespace = reading
     if probe == "lineage":
-        obs["lineage"] = facts.lineage(result, meta[1], events, flags[1] is False, given, meta[4])
+        if "index" not in memo:  # once per job, for all its lineage targets
+            memo["index"] = facts.index(events)
+        obs["lineage"] = facts.lineage(result, meta[1], memo["index"], flags[1] is False, given, meta[4])
     elif probe == "identity":
         early = before if type(before) is tuple and len(before) == 2 and before[0] == "value" else None
         obs["same"] = early is not None and early[1] is result[1]
@@ -422,13 +424,14 @@ def build(outcome: Any, metas: list[tuple[Any, ...]], reading: Any,
         given = [g for g in outcome[3] if type(g) is tuple and len(g) == 3 and type(g[0]) is str
                  and type(g[1]) is str]
         early = iter(outcome[2])
+        memo: dict[str, Any] = {}
         observations = []
         for result, meta in zip(outcome[1], metas):
             obs = observe_target(result, meta)
             if type(obs) is tuple:
                 return {"phase": "target_error", "target": meta[2][:200], "error": obs[1]}, None
             before = next(early, None) if meta[3] == "identity" else None
-            read_facts(obs, result, meta, before, reading, facts, given)
+            read_facts(obs, result, meta, before, reading, facts, given, memo)
             observations.append(obs)
         return {"phase": "done"}, encoded_observations(observations)
     return {"phase": "unfinished"}, None

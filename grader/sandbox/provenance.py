@@ -29,8 +29,8 @@ def judge_autograd(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
     owner = target[: -len(".grad")] if is_grad else None
     writer = facts["writer"]
     if not facts["complete"]:
-        return False, (f"{name}: your code ran more tensor operations than the grader can trace (over 20,000); "
-                       "it cannot tell whether autograd computed it")
+        return False, (f"{name}: your code made more tensor operations, or bigger results, than the grader can "
+                       "trace (20,000 operations, 8 million elements); it cannot tell whether autograd computed it")
     if writer in ("engine", "from_engine") and not facts["changed"]:
         return True, ""
     if writer == "engine":
@@ -38,6 +38,9 @@ def judge_autograd(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
                        "computed it (zeroing it with .zero_() is fine)")
     if writer == "hand":
         return False, f"{name} was set by hand; let backward() compute it from a result that uses `{owner}`"
+    if writer == "setup":
+        return False, (f"{name} still holds the gradient the exercise's setup left behind: compute this one "
+                       "with backward()")
     if is_grad and writer == "none":
         return False, (f"{name} is None: no backward() wrote it — call backward() on a result computed from "
                        f"`{owner}`")
@@ -53,8 +56,8 @@ def judge_derived(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
     if not missing:
         return True, ""
     if not facts["complete"]:
-        return False, (f"{check.subject}: your code ran more tensor operations than the grader can trace "
-                       "(over 20,000)")
+        return False, (f"{check.subject}: your code made more tensor operations, or bigger results, than the "
+                       "grader can trace (20,000 operations, 8 million elements)")
     names = ", ".join(f"`{n}`" for n in missing)
     return False, (f"{check.subject} was not computed from {names}: build it from the given "
                    f"tensor{'s' if len(missing) > 1 else ''} with torch operations instead of typing its values in")

@@ -139,6 +139,8 @@ def run(job: tuple[Any, ...]) -> tuple[Any, ...]:
         return ("setup_error", failure)
     given = lineage.givens(namespace)
     before = [read_target(plan, namespace) for plan in early]
+    if recorder is not None:
+        recorder.events.append(("learner",))  # what autograd wrote before this, the setup left behind
     if marker:
         # From here on whatever happens to the process is the learner's doing.
         write(result_fd, marker)

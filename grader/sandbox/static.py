@@ -17,8 +17,7 @@ Three things, all on the syntax tree (nothing here runs the code):
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
+import functools
 from dataclasses import dataclass
 
 from .jobs import Check
@@ -69,30 +68,33 @@ def _module_problem(module: str) -> str | None:
     return None
 
 
-def screen_problem(code: str) -> str | None:
+def parse(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _node_problem(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return _attribute_problem(node.attr)
+    if isinstance(node, ast.Name) and node.id in REFUSED_NAMES:
+        return f"uses {REFUSED_NAMES[node.id]}"
+    if isinstance(node, ast.Import):
+        return next((p for p in map(_module_problem, (a.name for a in node.names)) if p), None)
+    if isinstance(node, ast.ImportFrom):
+        return ("uses a relative import" if node.level else _module_problem(node.module or "")) or next(
+            (f"imports `{a.name}`: {p.removeprefix('uses ')}" for a in node.names
+             if (p := _attribute_problem(a.name)) is not None), None)
+    return None
+
+
+def screen_problem(code: str, tree: ast.Module | None = None) -> str | None:
     """Why code is refused before it runs ("line 3 uses `.__class__`, a private attribute"), or None.
 
     Code that does not parse is not refused here: the sandbox reports its syntax error.
     """
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    for node in ast.walk(tree):
-        problem = None
-        if isinstance(node, ast.Attribute):
-            problem = _attribute_problem(node.attr)
-        elif isinstance(node, ast.Name) and node.id in REFUSED_NAMES:
-            problem = f"uses {REFUSED_NAMES[node.id]}"
-        elif isinstance(node, ast.Import):
-            problem = next((p for p in map(_module_problem, (a.name for a in node.names)) if p), None)
-        elif isinstance(node, ast.ImportFrom):
-            problem = ("uses a relative import" if node.level else _module_problem(node.module or "")) or next(
-                (f"imports `{a.name}`: {p.removeprefix('uses ')}" for a in node.names
-                 if (p := _attribute_problem(a.name)) is not None), None)
-        if problem is not None:
-            return f"line {getattr(node, 'lineno', '?')} {problem}"
-    return None
+    return examine(code, tree)[0]
 
 
 # -- static checks ------------------------------------------------------------------------
@@ -116,33 +118,40 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
     return ".".join(reversed(parts))
 
 
-def analyse(code: str) -> Code:
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return Code((), frozenset(), frozenset(), parsed=False)
+def analyse(code: str, tree: ast.Module | None = None) -> Code:
+    return examine(code, tree)[1]
+
+
+def examine(code: str, tree: ast.Module | None = None) -> tuple[str | None, Code]:
+    """(the screen's refusal or None, what the static checks read), in one walk of the syntax tree."""
+    tree = tree if tree is not None else parse(code)
+    if tree is None:
+        return None, Code((), frozenset(), frozenset(), parsed=False)
+    problem = None
     aliases: dict[str, str] = {}
+    functions: list[ast.AST] = []
+    attributes: set[str] = set()
+    assigned: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if problem is None:
+            found = _node_problem(node)
+            if found is not None:
+                problem = f"line {getattr(node, 'lineno', '?')} {found}"
+        if isinstance(node, ast.Call):
+            functions.append(node.func)
+        elif isinstance(node, ast.Attribute):
+            attributes.add(node.attr)
+            if isinstance(node.ctx, ast.Store):  # x.grad = ..., x.grad += ..., for x.grad in ...
+                assigned.add(node.attr)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
                     aliases[alias.asname] = alias.name
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    calls, attributes, assigned = [], set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            calls.append(_dotted(node.func, aliases))
-        elif isinstance(node, ast.Attribute):
-            attributes.add(node.attr)
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, (ast.AugAssign, ast.AnnAssign)) else []
-        for target in targets:
-            for sub in ast.walk(target):
-                if isinstance(sub, ast.Attribute) and sub.ctx is not None and isinstance(sub.ctx, ast.Store):
-                    assigned.add(sub.attr)
-    return Code(tuple(calls), frozenset(attributes), frozenset(assigned), parsed=True)
+    calls = tuple(_dotted(function, aliases) for function in functions)
+    return problem, Code(calls, frozenset(attributes), frozenset(assigned), parsed=True)
 
 
 def _matches(call: str, pattern: str) -> bool:
@@ -193,19 +202,18 @@ def judge_static(check: Check, code: Code) -> tuple[bool, str]:
 
 
 # -- starter code -------------------------------------------------------------------------
-def _tokens(code: str) -> list[str] | None:
-    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
-    try:
-        return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return None
+@functools.lru_cache(maxsize=256)  # an item's starter code, parsed once per process
+def _starter_shape(starter: str) -> str | None:
+    tree = parse(starter)
+    return None if tree is None else ast.dump(tree)
 
 
-def is_starter(code: str, starter: str) -> bool:
-    """code is the starter code, ignoring comments, blank lines and layout."""
+def is_starter(code: str, starter: str, tree: ast.Module | None = None) -> bool:
+    """code is the starter code, ignoring comments, blank lines and layout (their syntax trees are equal)."""
     if not starter.strip():
         return False
-    mine, theirs = _tokens(code), _tokens(starter)
-    if mine is None or theirs is None:
+    theirs = _starter_shape(starter)
+    tree = tree if tree is not None else parse(code)
+    if tree is None or theirs is None:
         return " ".join(code.split()) == " ".join(starter.split())
-    return mine == theirs
+    return ast.dump(tree) == theirs

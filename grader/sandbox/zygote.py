@@ -344,6 +344,13 @@ def _warm_up() -> str:
         x.detach().requires_grad_().clone().zero_()
     x.tolist()
     str(x), repr(model[0].weight), str(torch.arange(3))  # tensor printing imports and caches lazily
+    # The optimizers import torch._dynamo on first use, which registers operator libraries: the child refuses
+    # that (guard.block_operator_registration), so it must happen here, once, before any fork.
+    for optimizer in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                      torch.optim.Adam(model.parameters(), lr=0.01)):
+        optimizer.zero_grad()
+        model(torch.randn(5, 3)).pow(2).mean().backward()
+        optimizer.step()
     for name in ("math", "random", "itertools", "functools", "collections", "json", "traceback", "socket",
                  "numpy", "torch.nn.functional", "torch.optim"):
         try:

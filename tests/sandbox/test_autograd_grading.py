@@ -255,3 +255,13 @@ def test_code_that_breaks_only_on_the_hidden_draw_says_so(seed: SeedGrader) -> N
     assert g.status == "failed" and g.score == 0.0, describe(g)
     assert "with other values in the given tensors your code stopped: ValueError: tuned to the shown values" in (
         g.checks[0].message)
+
+
+def test_big_intermediate_results_end_the_trace_instead_of_the_memory_budget(seed: SeedGrader) -> None:
+    """The records keep every result alive; past their budget the lineage is incomplete, and the learner is told."""
+    code = (POLY + "y.backward()\nfor _ in range(12):\n    big = torch.ones(1024, 1024) * 2\n")
+    g = seed.grade("grad-of-polynomial", code)
+    assert g.status == "failed", describe(g)
+    traced = next(c for c in g.checks if c.name == "x.grad by autograd")
+    assert not traced.passed and "more tensor operations, or bigger results, than the grader can trace" in traced.message
+    assert next(c for c in g.checks if c.name == "x.grad").passed
