@@ -71,6 +71,7 @@ class SubmissionOutputSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     error_line = serializers.IntegerField(allow_null=True)
     code = serializers.CharField(allow_blank=True)
+    params = serializers.DictField(help_text="items with variants: the parameter values this attempt was graded with")
     choices = serializers.ListField(child=serializers.IntegerField())
     graded_item_version = serializers.IntegerField(allow_null=True)
     item_version = serializers.IntegerField()
@@ -100,6 +101,7 @@ def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
         "error": submission.error or None,
         "error_line": submission.error_line,
         "code": submission.code,
+        "params": submission.params,
         "choices": submission.selected,
         "graded_item_version": submission.item_version,
         "item_version": submission.item.version,

@@ -6,6 +6,8 @@ from django.db import models
 
 from quiz.models import Item
 
+from .sandbox import VERDICT_LABELS, VERDICTS
+
 
 class Verdict(models.Model):
     """What grading gave: shared by a submission and the earlier verdicts in its history."""
@@ -25,17 +27,9 @@ class Verdict(models.Model):
 
 
 class Submission(Verdict):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        PASSED = "passed", "Passed"
-        FAILED = "failed", "Failed"
-        ERROR = "error", "Error"
-        TIMEOUT = "timeout", "Time limit"
-        MEMORY_LIMIT = "memory_limit", "Memory limit"
-        OUTPUT_LIMIT = "output_limit", "Output limit"
-        REJECTED = "rejected", "Rejected"
-        INTERNAL_ERROR = "internal_error", "Internal error"
+    # Waiting, then one of the sandbox's verdicts (grader.sandbox.VERDICTS): Status.QUEUED ... Status.INTERNAL_ERROR.
+    Status = models.TextChoices("Status", [("QUEUED", ("queued", "Queued")), ("RUNNING", ("running", "Running")),
+                                           *((v.upper(), (v, VERDICT_LABELS[v])) for v in VERDICTS)])
 
     PENDING = (Status.QUEUED, Status.RUNNING)
 
@@ -43,6 +37,7 @@ class Submission(Verdict):
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="submissions")
     code = models.TextField(blank=True)
     selected = models.JSONField(default=list, blank=True, help_text="Choice items: the chosen choice ids")
+    params = models.JSONField(default=dict, blank=True, help_text="Items with variants: the learner's parameter values")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started grading it")
     claim = models.CharField(max_length=64, blank=True, editable=False, help_text="Id of the task grading it")

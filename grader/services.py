@@ -12,6 +12,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from quiz import selectors as quiz_selectors
+from quiz import variants
 from quiz.models import Check as CheckModel
 from quiz.models import Item
 
@@ -37,44 +39,64 @@ def item_limits(item: Item) -> Limits:
     return Limits(cpu_seconds=item.time_limit_seconds, memory_mb=item.memory_limit_mb)
 
 
-# The reference's observations on an item's hidden draw, per (item, version): computed in this process
-# on first use (one sandbox run, a few ms) rather than stored, never shown to anyone.
-_hidden_references: OrderedDict[tuple[int, int], list[dict[str, Any]]] = OrderedDict()
-HIDDEN_CACHE_SIZE = 256
+# The reference's observations for a draw of an item's inputs other than the stored one (a learner's variant,
+# a hidden re-run), per (item, version, draw): computed in this process on first use, one sandbox run of a few
+# ms, rather than stored; never shown to anyone.
+_variant_references: OrderedDict[tuple[int, int, str], list[dict[str, Any]]] = OrderedDict()
+VARIANT_CACHE_SIZE = 1024
 
 
-def hidden_run(*, item: Item, checks: list[Check]) -> HiddenRun | None:
-    """The item's hidden re-run, if it has one. Raises ReferenceFailed or SandboxFault."""
-    if not item.hidden_setup_code:
-        return None
-    key = (item.pk, item.version)
-    reference = _hidden_references.get(key)
+def variant_reference(*, item: Item, setup: str, solution: str, checks: list[Check],
+                      draw: str) -> list[dict[str, Any]]:
+    """The reference's observations after setup. Raises ReferenceFailed or SandboxFault."""
+    key = (item.pk, item.version, draw)
+    reference = _variant_references.get(key)
     if reference is None:
-        reference = observe_reference(get_sandbox(), solution=item.solution_code, setup=item.hidden_setup_code,
-                                      checks=checks, limits=item_limits(item))
-        _hidden_references[key] = reference
-        while len(_hidden_references) > HIDDEN_CACHE_SIZE:
-            _hidden_references.popitem(last=False)
-    return HiddenRun(setup=item.hidden_setup_code, reference=reference)
+        reference = observe_reference(get_sandbox(), solution=solution, setup=setup, checks=checks,
+                                      limits=item_limits(item))
+        _variant_references[key] = reference
+        while len(_variant_references) > VARIANT_CACHE_SIZE:
+            _variant_references.popitem(last=False)
+    return reference
 
 
-def code_grade(*, item: Item, code: str | bytes) -> Grade:
-    """Grade code against an item's checks through this process's sandbox. Raises SandboxFault."""
+def _hidden_run(item: Item, checks: list[Check], values: dict[str, Any]) -> HiddenRun | None:
+    if item.hidden_setup_code:
+        return HiddenRun(item.hidden_setup_code, variant_reference(
+            item=item, setup=item.hidden_setup_code, solution=item.solution_code, checks=checks, draw="hidden"))
+    if item.params and item.hidden_rerun:
+        unseen = variants.unseen(item.params, [item.prompt, item.starter_code, *item.hints])
+        other = variants.other_draw(item.params, f"hidden:{item.slug}:{variants.key(values)}", values, unseen)
+        setup = variants.render(item.setup_code, other)
+        return HiddenRun(setup, variant_reference(item=item, setup=setup, checks=checks, draw=variants.key(other),
+                                                  solution=variants.render(item.solution_code, other)))
+    return None
+
+
+def code_grade(*, item: Item, code: str | bytes, params: dict[str, Any] | None = None) -> Grade:
+    """Grade code against an item's checks, for the learner's draw of its parameters, through this process's
+    sandbox. Raises SandboxFault."""
     checks = list(item.checks.all())
     if not checks or any(c.expected is None for c in checks):
         return Grade(status=Status.INTERNAL_ERROR,
                      error="This exercise has no reference values yet; this is not your fault.")
     sandbox_checks = [c.to_sandbox() for c in checks]
+    values = {**variants.defaults(item.params), **(params or {})} if item.params else {}
+    setup = variants.render(item.setup_code, values)
     try:
-        hidden = hidden_run(item=item, checks=sandbox_checks)
+        if values and values != variants.defaults(item.params):
+            reference = variant_reference(item=item, setup=setup, solution=variants.render(item.solution_code, values),
+                                          checks=sandbox_checks, draw=variants.key(values))
+        else:
+            reference = [c.expected for c in checks]
+        hidden = _hidden_run(item, sandbox_checks, values)
     except ReferenceFailed as exc:
-        logger.error("the reference of %s fails on its hidden draw: %s", item.slug, exc)
+        logger.error("the reference of %s fails on a draw of its inputs: %s", item.slug, exc)
         return Grade(status=Status.INTERNAL_ERROR,
-                     error="This exercise's hidden check cannot run; this is not your fault.")
+                     error="This exercise's reference could not run for your values; this is not your fault.")
     return grade_code(
-        get_sandbox(), code=code, setup=item.setup_code, checks=sandbox_checks,
-        reference=[c.expected for c in checks], limits=item_limits(item), reveal_expected=item.reveal_expected,
-        starter=item.starter_code, hidden=hidden,
+        get_sandbox(), code=code, setup=setup, checks=sandbox_checks, reference=reference, limits=item_limits(item),
+        reveal_expected=item.reveal_expected, starter=variants.render(item.starter_code, values), hidden=hidden,
     )
 
 
@@ -88,7 +110,9 @@ def starter_passing(spec: Any, checks: list[Check], observations: list[dict[str,
 
     For the content loader's warning: each is a point a learner gets for changing one token.
     """
-    grade = grade_code(get_sandbox(), code=spec.starter, setup=spec.setup, checks=checks, reference=observations,
+    values = variants.defaults(spec.params)
+    grade = grade_code(get_sandbox(), code=variants.render(spec.starter, values),
+                       setup=variants.render(spec.setup, values), checks=checks, reference=observations,
                        limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb),
                        reveal_expected=True, screen=False)
     return [c.name for c in grade.checks if c.passed]
@@ -165,7 +189,10 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
         raise SubmissionRefused(f"refused: {reason}")
     if isinstance(code, bytes):
         code = code.decode("utf-8")
-    submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now)
+    params = quiz_selectors.item_params(item=item, user=user,
+                                        progress=quiz_selectors.item_progress(user=user, items=[item])[item.pk])
+    submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now,
+                                           params=params)
     # Runs now when the INSERT was autocommitted, or when the caller's transaction commits.
     transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission

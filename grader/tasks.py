@@ -29,7 +29,7 @@ def grade_submission(self, submission_id: int) -> str | None:  # type: ignore[no
     if submission is None:
         return None
     try:
-        grade = services.code_grade(item=submission.item, code=submission.code)
+        grade = services.code_grade(item=submission.item, code=submission.code, params=submission.params)
     except (SandboxFault, SoftTimeLimitExceeded) as exc:
         if self.request.retries < MAX_RETRIES:
             logger.warning("submission %s: sandbox fault (%s); retrying", submission_id, exc)

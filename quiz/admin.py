@@ -57,7 +57,8 @@ IMPORT_PERMISSIONS = tuple(f"quiz.{action}_{model}" for model in ("quiz", "item"
 FORM_FIELD_OF_PATH = {
     "slug": "slug", "kind": "kind", "title": "title", "prompt": "prompt", "explanation": "explanation",
     "hints": "hints", "tags": "tags", "reveal_after_attempts": "reveal_after_attempts", "starter": "starter_code",
-    "setup": "setup_code", "hidden_setup": "hidden_setup_code", "solution": "solution_code", "reveal_expected": "reveal_expected",
+    "setup": "setup_code", "hidden_setup": "hidden_setup_code", "solution": "solution_code", "params": "params",
+    "params_per_attempt": "params_per_attempt", "hidden_rerun": "hidden_rerun", "reveal_expected": "reveal_expected",
     "limits.time_seconds": "time_limit_seconds", "limits.memory_mb": "memory_limit_mb", "multiple": "multiple",
 }
 _ROW_PATH = re.compile(r"^(?P<rows>checks|choices)\[(?P<index>\d+)\](?:\.(?P<field>.+))?$")
@@ -519,8 +520,8 @@ class ItemAdmin(admin.ModelAdmin):
         (None, {"fields": ("quiz", "slug", "kind", "title", "order", "archived")}),
         ("Text", {"fields": ("prompt", "explanation", "hints", "tags", "reveal_after_attempts")}),
         ("Code items", {"classes": ("kind-code",), "fields": (
-            "starter_code", "setup_code", "hidden_setup_code", "solution_code", "reveal_expected",
-            ("time_limit_seconds", "memory_limit_mb"),
+            "starter_code", "setup_code", "hidden_setup_code", "solution_code", "params",
+            ("params_per_attempt", "hidden_rerun"), "reveal_expected", ("time_limit_seconds", "memory_limit_mb"),
             "reference_values", ("reference_computed_at", "reference_fingerprint"))}),
         ("Choice items", {"classes": ("kind-choice",), "fields": ("multiple",)}),
         ("Grading", {"fields": ("version", "submissions_link")}),
@@ -607,7 +608,10 @@ class ItemAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: ItemForm, formsets: list[Any], change: bool) -> None:
         super().save_related(request, form, formsets, change)
         item = form.instance
-        grading_changed = bool(set(form.changed_data) & GRADING_FIELDS) or any(fs.has_changed() for fs in formsets)
+        # By value: a JSON field's bound form can report "changed" for the text of an unchanged value.
+        changed = {name for name in set(form.changed_data) & GRADING_FIELDS
+                   if form.cleaned_data.get(name) != form.initial.get(name)}
+        grading_changed = bool(changed) or any(fs.has_changed() for fs in formsets)
         bumped = item_reference_store(item=item, reference=form.reference, grading_changed=grading_changed,
                                       created=not change)
         quiz_items_renumber(quiz_ids={item.quiz_id, *([form.initial["quiz"]] if form.initial.get("quiz") else [])})

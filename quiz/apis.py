@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from config.api_docs import errors
 from grader.selectors import is_instructor
 
-from . import selectors
+from . import selectors, variants
 from .markdown import render
 from .models import Item
 
@@ -54,6 +54,8 @@ class ItemOutputSerializer(serializers.Serializer):
     hints = serializers.ListField(child=serializers.CharField())
     tags = serializers.ListField(child=serializers.CharField())
     starter_code = serializers.CharField(allow_blank=True)
+    params = serializers.DictField(help_text="items with variants: the learner's own parameter values, already "
+                                   "written into the prompt and the starter code")
     multiple = serializers.BooleanField()
     limits = serializers.DictField(child=serializers.FloatField())
     checks = CheckOutputSerializer(many=True)
@@ -68,10 +70,12 @@ def item_data(item: Item, user: Any, progress: selectors.ItemProgress) -> dict[s
     """The learner-safe description of an item (instructors also get hidden checks)."""
     instructor = is_instructor(user)
     revealed = instructor or selectors.item_revealed(item=item, progress=progress)
+    params = selectors.item_params(item=item, user=user, progress=progress)
+    prompt = variants.render(item.prompt, params)
     return {
-        "slug": item.slug, "quiz": item.quiz.slug, "kind": item.kind, "title": item.title, "prompt": item.prompt,
-        "prompt_html": render(item.prompt), "hints": item.hints, "tags": item.tags,
-        "starter_code": item.starter_code, "multiple": item.multiple,
+        "slug": item.slug, "quiz": item.quiz.slug, "kind": item.kind, "title": item.title, "prompt": prompt,
+        "prompt_html": render(prompt), "hints": [variants.render(h, params) for h in item.hints], "tags": item.tags,
+        "starter_code": variants.render(item.starter_code, params), "params": params, "multiple": item.multiple,
         "limits": {"time_seconds": item.time_limit_seconds, "memory_mb": item.memory_limit_mb} if item.is_code else {},
         "checks": [{"name": c.label, "target": c.target, "compare": c.compare, "weight": c.weight}
                    for c in item.checks.all() if instructor or not c.hidden],
@@ -80,7 +84,7 @@ def item_data(item: Item, user: Any, progress: selectors.ItemProgress) -> dict[s
                      "revealed": revealed},
         "explanation": item.explanation if revealed else None,
         "explanation_html": render(item.explanation) if revealed else None,
-        "solution": (item.solution_code or None) if revealed else None,
+        "solution": (variants.render(item.solution_code, params) or None) if revealed else None,
     }
 
 

@@ -62,6 +62,12 @@ def item_document(item: Item, *, checks: Sequence[Check], choices: Sequence[Choi
             doc["setup"] = item.setup_code
         if item.hidden_setup_code:
             doc["hidden_setup"] = item.hidden_setup_code
+        if item.params:
+            doc["params"] = item.params
+        if item.params_per_attempt:
+            doc["params_per_attempt"] = True
+        if item.hidden_rerun:
+            doc["hidden_rerun"] = True
         doc["solution"] = item.solution_code
         if item.reveal_expected:
             doc["reveal_expected"] = True

@@ -18,6 +18,8 @@ from grader.sandbox import (
     CHECK_KINDS, DEFAULT_ATOL, DEFAULT_RTOL, MAX_CPU_SECONDS, MAX_MEMORY_MB, Check, rejection_reason, static_problem,
 )
 
+from . import variants
+
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COMPARE_MODES = tuple(CHECK_KINDS)
@@ -85,6 +87,9 @@ class ItemSpec:
     setup: str = ""
     hidden_setup: str = ""
     solution: str = ""
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params_per_attempt: bool = False
+    hidden_rerun: bool = False
     reveal_expected: bool = False
     time_seconds: float = DEFAULT_TIME_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
@@ -160,7 +165,9 @@ def _python(reader: _Reader, key: str, source: str, mode: str) -> None:
 
 
 ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts"}
-CODE_KEYS = {"starter", "setup", "hidden_setup", "solution", "reveal_expected", "limits", "checks"}
+CODE_KEYS = {"starter", "setup", "hidden_setup", "solution", "reveal_expected", "limits", "checks", "params",
+             "params_per_attempt", "hidden_rerun"}
+TEMPLATED = ("prompt", "starter", "setup", "solution")  # the fields that may use {{ name }} (and the hints)
 CHOICE_KEYS = {"multiple", "choices"}
 CHECK_KEYS = (set(CHECK_FIELDS) - {"sources"}) | {"from"}
 
@@ -199,6 +206,41 @@ def _check(data: Any, file: str, item: str, path: str) -> CheckSpec:
     return spec
 
 
+def _params(r: _Reader) -> dict[str, dict[str, Any]]:
+    """The item's parameters: each a range (with an optional step) or choices, and a default."""
+    raw = r.get("params", dict, {})
+    params: dict[str, dict[str, Any]] = {}
+    for name, data in raw.items():
+        path = f"params.{name}"
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            r.fail(path, "a parameter name must be a Python identifier")
+        p = _Reader(data, r.file, r.item, path, {"range", "step", "choices", "default"})
+        if ("range" in p.data) == ("choices" in p.data):
+            p.fail(None, "give either range: [low, high] or choices: [...]")
+        default = p.get("default", (int, float, str))
+        if "range" in p.data:
+            low_high = p.get("range", list)
+            if len(low_high) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in low_high) \
+                    or not low_high[0] < low_high[1]:
+                p.fail("range", "must be [low, high] with two numbers, low < high")
+            step = p.get("step", (int, float), None)
+            if step is not None and step <= 0:
+                p.fail("step", "must be greater than 0")
+            param: dict[str, Any] = {"range": list(low_high), "default": default}
+            if step is not None:
+                param["step"] = step
+        else:
+            choices = p.get("choices", list)
+            if not choices or not all((isinstance(c, (int, float)) and not isinstance(c, bool))
+                                      or (isinstance(c, str) and IDENTIFIER.match(c)) for c in choices):
+                p.fail("choices", "must be numbers or Python names, at least one")
+            param = {"choices": list(choices), "default": default}
+        if default not in variants._grid(param):
+            p.fail("default", "must be one of the values the parameter can take")
+        params[name] = param
+    return params
+
+
 def _item(data: Any, file: str, index: int) -> ItemSpec:
     slug = data.get("slug") if isinstance(data, dict) else None
     label = slug if isinstance(slug, str) else f"#{index + 1}"
@@ -228,8 +270,25 @@ def _item(data: Any, file: str, index: int) -> ItemSpec:
         spec.setup = r.text("setup", "")
         spec.hidden_setup = r.text("hidden_setup", "")
         spec.solution = r.text("solution", allow_empty=False)
+        spec.params = _params(r)
+        spec.params_per_attempt = r.get("params_per_attempt", bool, False)
+        spec.hidden_rerun = r.get("hidden_rerun", bool, False)
+        if (spec.params_per_attempt or spec.hidden_rerun) and not spec.params:
+            r.fail("params_per_attempt" if spec.params_per_attempt else "hidden_rerun",
+                   "needs params: without parameters there is nothing to draw (use hidden_setup for a fixed draw)")
+        if spec.params and spec.hidden_setup:
+            r.fail("hidden_setup", "an item with params gets its hidden draw from them: use hidden_rerun: true")
+        texts = {key: getattr(spec, key) for key in TEMPLATED} | {f"hints[{i}]": h for i, h in enumerate(spec.hints)}
+        for where, text in texts.items():
+            unknown = sorted(variants.placeholders(text) - set(spec.params))
+            if unknown:
+                r.fail(where, f"uses {{{{ {unknown[0]} }}}}, which is not one of the item's params")
+        if spec.hidden_rerun and not variants.unseen(spec.params, [spec.prompt, spec.starter, *spec.hints]):
+            r.fail("hidden_rerun", "needs a parameter that only the setup uses (a seed, say): the others are shown "
+                   "to the learner, who may rightly type them in")
+        values = variants.defaults(spec.params)
         for key in ("starter", "setup", "hidden_setup", "solution"):
-            _python(r, key, getattr(spec, key), "exec")
+            _python(r, key, variants.render(getattr(spec, key), values), "exec")
         spec.reveal_expected = r.get("reveal_expected", bool, False)
         limits = _Reader(r.get("limits", dict, {}), file, slug, "limits", {"time_seconds", "memory_mb"})
         spec.time_seconds = limits.get("time_seconds", float, DEFAULT_TIME_SECONDS)

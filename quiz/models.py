@@ -47,6 +47,12 @@ class Item(models.Model):
         blank=True, help_text="Optional: another draw of the setup's given tensors. Code that passes runs again "
         "after it, unseen, and must still match the reference, so numbers typed in fail")
     solution_code = models.TextField(blank=True, help_text="Reference solution; expected values come from running it")
+    params = models.JSONField(default=dict, blank=True, help_text="Randomised variants: {name: {range: [low, high], "
+                              "step, default} or {choices: [...], default}}; prompt, setup, starter and solution "
+                              "write {{ name }}")
+    params_per_attempt = models.BooleanField(default=False, help_text="Draw the parameters again for every attempt")
+    hidden_rerun = models.BooleanField(default=False, help_text="Items with params: run passing code again on "
+                                       "another, unseen draw")
     reveal_expected = models.BooleanField(default=False, help_text="Show expected values in check messages")
     time_limit_seconds = models.FloatField(default=2.0)
     memory_limit_mb = models.PositiveIntegerField(default=256)

@@ -16,10 +16,12 @@ from django.utils import timezone
 from grader.sandbox import VALUE_KINDS, Limits, ReferenceFailed, SandboxFault
 from grader.sandbox import describe
 
+from . import variants
 from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
 from .models import Check, Choice, Item
 
 ReferenceRunner = Callable[..., list[dict[str, Any]]]
+VARIANT_DRAWS_CHECKED = 2  # random draws of an item's params whose reference must also run when content loads
 
 
 def reference_fingerprint(item: ItemSpec) -> str:
@@ -30,6 +32,8 @@ def reference_fingerprint(item: ItemSpec) -> str:
         data["probes"] = [[c.compare or "value", c.sources] for c in item.checks]
     if item.hidden_setup:
         data["hidden_setup"] = item.hidden_setup
+    if item.params:
+        data["params"] = [item.params, item.hidden_rerun]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -54,12 +58,21 @@ def reference_observe(*, spec: ItemSpec, runner: ReferenceRunner, file: str = ""
     """
     checks = [c.to_sandbox(c.compare or "value") for c in spec.checks]
     limits = Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb)
-    observations = runner(setup=spec.setup, solution=spec.solution, checks=checks, limits=limits)
+    values = variants.defaults(spec.params)
+    observations = runner(setup=variants.render(spec.setup, values), solution=variants.render(spec.solution, values),
+                          checks=checks, limits=limits)
     if spec.hidden_setup:  # the reference must run on the hidden draw too (its values are computed when grading)
         try:
             runner(setup=spec.hidden_setup, solution=spec.solution, checks=checks, limits=limits)
         except ReferenceFailed as exc:
             raise ContentError(file, spec.slug, "hidden_setup", f"the reference solution fails after it: {exc}") from None
+    for draw in range(VARIANT_DRAWS_CHECKED if spec.params else 0):  # a learner's draw must work as well as the defaults
+        other = variants.draw(spec.params, f"content-check:{spec.slug}:{draw}")
+        try:
+            runner(setup=variants.render(spec.setup, other), solution=variants.render(spec.solution, other),
+                   checks=checks, limits=limits)
+        except ReferenceFailed as exc:
+            raise ContentError(file, spec.slug, "params", f"the reference solution fails for {other}: {exc}") from None
     compares = [resolve_compare(c, observations[i], file, spec.slug, i) for i, c in enumerate(spec.checks)]
     return observations, compares
 
@@ -110,8 +123,11 @@ def reference_run(*, spec: ItemSpec) -> Reference:
         raise ReferenceProblem(f"The reference solution failed: {exc}", field="solution_code") from None
     except SandboxFault as exc:
         raise ReferenceProblem(f"The sandbox could not run the reference solution: {exc}") from None
-    except ContentError as exc:  # path "checks[i].compare"
-        index = int(exc.path.split("[")[1].split("]")[0])
+    except ContentError as exc:
+        if not (exc.path or "").startswith("checks["):  # hidden_setup or params: the reference fails on a draw
+            field = {"hidden_setup": "hidden_setup_code", "params": "params"}.get(exc.path or "")
+            raise ReferenceProblem(f"The reference solution failed: {exc.message}", field=field) from None
+        index = int(exc.path.split("[")[1].split("]")[0])  # path "checks[i].compare"
         target = spec.checks[index].target
         raise ReferenceProblem(f"Check {index + 1} ({target}): compare {exc.message}") from None
     targets = [c.target for c in spec.checks]

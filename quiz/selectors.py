@@ -4,11 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
 from grader.sandbox import ATTEMPT_VERDICTS
 
+from . import variants
 from .models import Item, Quiz
 
 # Verdicts that count as an attempt: the code (or answer) was judged.
@@ -49,6 +51,16 @@ class ItemProgress:
     @property
     def state(self) -> str:
         return "passed" if self.passed else "attempted" if self.attempts else "not started"
+
+
+def item_params(*, item: Item, user: Any, progress: ItemProgress) -> dict[str, Any]:
+    """A learner's draw of an item's parameters, for the attempt they are about to make (with
+    params_per_attempt, each gradable attempt gets its own draw; refused code costs none)."""
+    if not item.params or not user.is_authenticated:
+        return variants.defaults(item.params)
+    seed = variants.learner_seed(settings.SECRET_KEY, user_id=user.pk, item_slug=item.slug,
+                                 attempt=progress.attempts + 1 if item.params_per_attempt else None)
+    return variants.draw(item.params, seed)
 
 
 def item_progress(*, user: Any, items: list[Item]) -> dict[int, ItemProgress]:

@@ -140,10 +140,10 @@ def _item_page(request: HttpRequest, item: Item, *, attempt: Submission | None =
     verdict = submission_data(attempt, request.user) if attempt else None
     by_choice, general = _choice_feedback(attempt, verdict["checks"]) if attempt and not item.is_code else ({}, [])
     if posted is not None:
-        code = posted.data.get("code", item.starter_code)
+        code = posted.data.get("code", data["starter_code"])
         selected = {int(v) for v in posted.data.getlist("choices") if v.isdigit()}
     else:
-        code = attempt.code if attempt and item.is_code else item.starter_code
+        code = attempt.code if attempt and item.is_code else data["starter_code"]
         selected = set(attempt.selected) if attempt else set()
     choices = [{**choice, "checked": choice["id"] in selected, "feedback": by_choice.get(choice["id"])}
                for choice in data["choices"]]
@@ -154,7 +154,7 @@ def _item_page(request: HttpRequest, item: Item, *, attempt: Submission | None =
         "itemApi": reverse("api:item-detail", args=[item.slug]),
         "submissionsApi": reverse("api:submission-list"),
         "choiceIds": [choice["id"] for choice in data["choices"]],
-        "starterCode": item.starter_code,
+        "starterCode": data["starter_code"],
         "learner": request.user.get_username(),  # narrows an instructor's API history to their own attempts
         "nextUrl": reverse("quiz:item-detail", args=[siblings[index + 1].slug]) if index + 1 < len(siblings) else None,
         "attempt": verdict,

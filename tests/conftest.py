@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from grader.runner import get_sandbox
 from grader.sandbox import Sandbox
+from quiz.services import CONTENT_DIR
 
 from .factories import UserFactory
 
@@ -23,7 +24,15 @@ def sandbox() -> Iterator[Sandbox]:
 def seed_quiz(db: None) -> None:
     """The real autograd-basics quiz, references computed through the process's sandbox."""
     get_sandbox()
-    call_command("load_quizzes", verbosity=0, stdout=open("/dev/null", "w"))
+    call_command("load_quizzes", str(CONTENT_DIR / "autograd-basics.yaml"), verbosity=0, stdout=open("/dev/null", "w"))
+
+
+@pytest.fixture
+def practice_quiz(db: None) -> None:
+    """The real autograd-in-practice quiz (every item with variants)."""
+    get_sandbox()
+    call_command("load_quizzes", str(CONTENT_DIR / "autograd-in-practice.yaml"), verbosity=0,
+                 stdout=open("/dev/null", "w"))
 
 
 @pytest.fixture

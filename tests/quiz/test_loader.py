@@ -126,7 +126,7 @@ def test_second_load_changes_nothing_and_says_so() -> None:
     load(SEED)
     before = snapshot()
     out = load(SEED)
-    assert "No changes: 1 quiz(zes) and 15 item(s) already up to date." in out
+    assert "No changes: 2 quiz(zes) and 24 item(s) already up to date." in out
     assert "running the reference solution" not in out, "unchanged references are reused"
     assert snapshot() == before
 

@@ -267,6 +267,12 @@
           el("span", { class: "verdict__meta" }, meta))));
 
     if (config.kind === "code") {
+      const params = Object.entries(submission.params || {});
+      if (params.length) {
+        const line = el("p", { class: "verdict__params" }, "Graded with your values: ");
+        params.forEach(([name, value], i) => line.append(el("code", {}, name + " = " + value), i < params.length - 1 ? ", " : ""));
+        box.append(line);
+      }
       if (submission.checks && submission.checks.length) {
         const list = el("ul", { class: "checks", role: "list" });
         for (const check of submission.checks) {
