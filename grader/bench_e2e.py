@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
          f"users=[get_user_model().objects.create_user(f'bench{{i}}', password=None) for i in range({args.clients})]\n"
          "print(json.dumps([Token.objects.create(user=u).key for u in users]))"],
         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    items = [(spec.slug, spec.solution, spec.starter) for spec in _seed_items()]
+    # The starter with a token added, so it is graded (the unchanged starter is refused without running).
+    items = [(spec.slug, spec.solution, spec.starter + "\n_touched = 1\n") for spec in _seed_items()]
 
     stack = Stack()
     try:

@@ -62,7 +62,7 @@ class SeedGrader:
             checks = [spec.to_sandbox(infer_compare(spec, expected))
                       for spec, expected in zip(item.checks, reference, strict=True)]
             hidden = None
-            if item.hidden_setup:  # as grader.services.hidden_run computes it
+            if item.hidden_setup:  # as grader.services._hidden_run computes it
                 hidden = HiddenRun(item.hidden_setup, observe_reference(
                     self.sandbox, solution=item.solution, setup=item.hidden_setup, checks=checks, limits=Limits()))
             self._seeded[slug] = Seeded(item, checks, reference, hidden)
