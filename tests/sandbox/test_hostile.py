@@ -23,6 +23,7 @@ import redis
 from grader.sandbox import MAX_CODE_BYTES, Check, Sandbox, grade_code
 from grader.sandbox import protocol, schema
 from grader.sandbox.client import PROJECT_ROOT
+from grader.sandbox.namespaces import read_only_trees
 
 from .hostile import (
     CHECKS, GUARD_CTYPES, LIMITS, LONG_WALL, SHORT_WALL, SOLUTION, WRONG, GradeFn, ZygoteWatch, assert_error,
@@ -400,7 +401,10 @@ HOST_ONLY = ["/var", "/home", "/tmp", "/sys", "/run", "/boot", "/opt", "/srv", "
 
 def test_the_root_holds_only_what_python_and_torch_need(grade: GradeFn) -> None:
     assert all(os.path.lexists(p) for p in HOST_ONLY if p != "/proc/self"), "the probe paths must exist on the host"
-    code = (f"import os\nprint([p for p in {HOST_ONLY!r} if os.path.lexists(p)])\n"
+    # A directory that holds an exposed tree (a checkout and its virtualenv under /tmp) exists as a bare path to it.
+    exposed = read_only_trees()
+    probes = [p for p in HOST_ONLY if not any(tree.startswith(p + "/") for tree in exposed)]
+    code = (f"import os\nprint([p for p in {probes!r} if os.path.lexists(p)])\n"
             "print(os.path.exists('/dev/null'), os.path.exists('/dev/urandom'), os.path.exists('/etc/ld.so.cache'))\n"
             "print(os.listdir('.'), os.getcwd())\n")
     g = grade(code + SOLUTION)
