@@ -27,7 +27,7 @@ from .jobs import Check
 ALLOWED_MODULES = frozenset({"torch", "math", "numpy", "random", "itertools", "collections", "statistics",
                              "numbers", "fractions", "decimal", "time"})
 REFUSED_NAMES = {
-    "getattr": "getattr() with a computed name", "setattr": "setattr()", "delattr": "delattr()",
+    "getattr": "getattr()", "setattr": "setattr()", "delattr": "delattr()",
     "vars": "vars()", "globals": "globals()", "locals": "locals()", "eval": "eval()", "exec": "exec()",
     "compile": "compile()", "__import__": "__import__()", "open": "open()", "breakpoint": "breakpoint()",
     "input": "input()", "memoryview": "memoryview()", "__builtins__": "__builtins__",
