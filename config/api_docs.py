@@ -21,5 +21,5 @@ ErrorSerializer = inline_serializer(
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {400: "Invalid input", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
-                    429: "Too many requests"}
+                    415: "Unsupported media type (send JSON or form data)", 429: "Too many requests"}
     return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes}

@@ -168,7 +168,8 @@ class SubmissionListApi(APIView):
         parameters=[OpenApiParameter("wait", float, description=(
             "seconds (at most 30) to wait for the verdict of code: 201 with the graded submission if it came in "
             "time, else 202 as without it"))],
-        responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer, **errors(400, 401, 403, 429)},
+        responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer,
+                   **errors(400, 401, 403, 415, 429)},
         description=("Code is queued for grading (202; read the returned url, with ?wait= to get the verdict as soon "
                      "as it is stored). A choice answer is graded at once (201)."),
     )
@@ -225,7 +226,7 @@ class TokenApi(APIView):
         password = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(operation_id="auth_token_create", request=TokenInputSerializer,
-                   responses={200: inline_serializer("Token", {"token": serializers.CharField()}), **errors(400)})
+                   responses={200: inline_serializer("Token", {"token": serializers.CharField()}), **errors(400, 415)})
     def post(self, request: Request) -> Response:
         data = self.TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
