@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from quiz import selectors as quiz_selectors
 from quiz import variants
-from quiz.models import Check as CheckModel
 from quiz.models import Item
 
 from .models import Submission

@@ -29,7 +29,7 @@ from grader.models import Submission
 from . import selectors
 from .apis import item_data
 from .forms import AnswerForm, SignupForm
-from .graphs import graph_summary, graph_svg
+from .graphs import graph_svg
 from .models import Item, Quiz
 
 logger = logging.getLogger(__name__)

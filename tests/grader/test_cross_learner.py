@@ -9,8 +9,6 @@ first learner's either.
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 from rest_framework.test import APIClient
 
