@@ -140,18 +140,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def tracing_cost(sandbox: Sandbox, items: list[dict], rounds: int) -> dict[str, float]:
-    """Per item: the median of the child's execution time with lineage recorded, minus without."""
+    """Per item: the median, over back-to-back pairs of runs, of the child's execution time with lineage recorded
+    minus without (pairs, so that the machine's drift cancels out)."""
     cost = {}
     for item in items:
-        times: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(max(rounds, 20)):
+        job = sandbox_job(code=item["solution"], setup=item["setup"], checks=item["checks"], limits=item["limits"])
+        differences = []
+        for _ in range(max(2 * rounds, 40)):
+            pair = {}
             for trace in (True, False):
-                job = sandbox_job(code=item["solution"], setup=item["setup"], checks=item["checks"],
-                                  limits=item["limits"])
                 time.sleep(0.03)  # paced: a ready child each time
                 outcome = sandbox.run(type(job)(**{**job.__dict__, "trace": trace}))
-                times[trace].append(float(outcome.frame["exec_ms"]) if outcome.frame else float("nan"))
-        cost[item["slug"]] = percentile(times[True], 50) - percentile(times[False], 50)
+                pair[trace] = float(outcome.frame["exec_ms"]) if outcome.frame else float("nan")
+            differences.append(pair[True] - pair[False])
+        cost[item["slug"]] = percentile(differences, 50)
     return cost
 
 

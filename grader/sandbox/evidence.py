@@ -9,7 +9,7 @@ descriptors with torch-function handling off, and the lineage events
 
 The facts are plain data for the parent, which judges them (compare.py):
 
-    lineage  {"writer": engine | from_engine | hand | setup | untraced | none,
+    lineage  {"writer": engine | from_engine | hand | untraced | none,
               "changed": bool, "sources": [given names reached], "complete": bool}
     same     the target is the very object it was after the item's setup
     graph    {"nodes": [[type, kind, label]], "edges": [[parent, child]], "truncated": bool}
@@ -59,7 +59,6 @@ def index(events: Any) -> tuple[dict[int, list[Any]], dict[int, Any], dict[int, 
     engine: dict[int, Any] = {}
     last: dict[int, tuple[Any, ...]] = {}
     pending: list[Any] = []
-    learner = False
     if type(events) is not list:
         return producers, engine, last
     for event in events:
@@ -73,12 +72,7 @@ def index(events: Any) -> tuple[dict[int, list[Any]], dict[int, Any], dict[int, 
                     producers[_id(result)] = list(event[3])
                 else:
                     known.extend(event[3])
-        elif tag == "learner":
-            learner = True
         elif tag == "write" and len(event) == 5:
-            if not learner:  # a gradient the item's setup computed: given, not the learner's work
-                last[_id(event[1])] = ("setup", event[1], event[2])
-                continue
             last[_id(event[1])] = event
             engine[_id(event[2])] = event[2]
             pending.append(event[2])
@@ -119,8 +113,6 @@ def grad_writer(owner: Any, grad: Any, last: dict[int, tuple[Any, ...]]) -> tupl
         return "untraced", False
     if event[0] == "hand":
         return "hand", False
-    if event[0] == "setup":
-        return ("setup" if event[2] is grad else "untraced"), False
     if event[2] is not grad or not one_of(type(grad), (_PLAIN_TENSOR,)):
         return "untraced", False
     copy = event[4]

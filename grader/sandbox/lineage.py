@@ -1,8 +1,9 @@
 """Lineage: how the learner's tensors came to be, recorded while its code runs.
 
 A torch-function mode on the learner's thread sees every torch call the
-item's setup and the learner's code make, under `no_grad` and
-`inference_mode` too (it sits above autograd), and records:
+learner's code makes (it is pushed once the item's setup has run: what the
+setup computed is given), under `no_grad` and `inference_mode` too (it sits
+above autograd), and records:
 
 * each operation: its name, the objects it returned and the objects it took
   (so a value can be traced back to the tensors it was computed from);
@@ -117,7 +118,6 @@ class Recorder(TorchFunctionMode):
         ("write", owner, grad, version, copy)     the engine wrote owner.grad
         ("hand", owner, value)                    owner.grad = value, by hand
         ("engine", name, outputs, roots)          a call into the engine (outputs: autograd.grad's)
-        ("learner",)                              the setup has ended: the learner's code starts
     """
 
     def __init__(self, events: list[tuple[Any, ...]], flags: list[bool]) -> None:

@@ -38,9 +38,6 @@ def judge_autograd(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
                        "computed it (zeroing it with .zero_() is fine)")
     if writer == "hand":
         return False, f"{name} was set by hand; let backward() compute it from a result that uses `{owner}`"
-    if writer == "setup":
-        return False, (f"{name} still holds the gradient the exercise's setup left behind: compute this one "
-                       "with backward()")
     if is_grad and writer == "none":
         return False, (f"{name} is None: no backward() wrote it — call backward() on a result computed from "
                        f"`{owner}`")

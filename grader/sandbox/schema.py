@@ -15,7 +15,7 @@ PHASES = {"done", "setup_error", "syntax_error", "code_error", "target_error", "
           "internal", "probe"}
 KINDS = {"none", "bool", "int", "float", "tensor", "sequence", "other", "missing", "oversized"}
 NONFINITE = {"nan", "inf", "-inf"}
-WRITERS = {"engine", "from_engine", "hand", "setup", "untraced", "none"}
+WRITERS = {"engine", "from_engine", "hand", "untraced", "none"}
 NODE_KINDS = {"op", "leaf", "custom"}
 MAX_NODES = 200
 

@@ -124,28 +124,30 @@ def read_target(plan: tuple[Any, ...], namespace: dict[str, Any]) -> tuple[Any, 
 def run(job: tuple[Any, ...]) -> tuple[Any, ...]:
     """Setup, the learner's code, then the targets; returns (phase, ...).
 
-    The lineage recorder is pushed on this thread before the setup and stops
-    recording when the learner's code ends. What the setup made is noted
-    before any learner code runs: the given tensors, and the early reads of
-    targets whose identity is checked.
+    What the setup made is noted before any learner code runs: the given
+    tensors, and the early reads of targets whose identity is checked. The
+    lineage recorder is pushed on this thread just before the learner's code
+    (what the setup computed is given, not the learner's work) and stops
+    recording when it ends.
     """
     (setup, setup_source, code, source, namespace, plans, marker, write, result_fd,
      recorder, flags, lineage, early, sources) = job
-    if recorder is not None:
-        recorder.__enter__()
     failure = execute(setup, setup_source, SETUP, namespace)
     if failure is not None:
-        flags[0] = False
         return ("setup_error", failure)
     given = lineage.givens(namespace)
     before = [read_target(plan, namespace) for plan in early]
     if recorder is not None:
-        recorder.events.append(("learner",))  # what autograd wrote before this, the setup left behind
+        recorder.__enter__()
     if marker:
         # From here on whatever happens to the process is the learner's doing.
         write(result_fd, marker)
     failure = execute(code, source, SUBMISSION, namespace)
     flags[0] = False
+    if recorder is not None and not marker:
+        # The warm-up job (no marker: grader code only) takes its recorder off this thread's mode stack, so the
+        # learner's job dispatches through one mode, not two.
+        recorder.__exit__(None, None, None)
     if failure is not None:
         return ("code_error", failure)
     lineage.resolve(sources, namespace, given)
