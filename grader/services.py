@@ -80,10 +80,11 @@ def code_grade(*, item: Item, code: str | bytes, params: dict[str, Any] | None =
         return Grade(status=Status.INTERNAL_ERROR,
                      error="This exercise has no reference values yet; this is not your fault.")
     sandbox_checks = [c.to_sandbox() for c in checks]
-    values = {**variants.defaults(item.params), **(params or {})} if item.params else {}
+    defaults = variants.defaults(item.params)
+    values = {**defaults, **(params or {})} if item.params else {}
     setup = variants.render(item.setup_code, values)
     try:
-        if values and values != variants.defaults(item.params):
+        if values and values != defaults:
             reference = variant_reference(item=item, setup=setup, solution=variants.render(item.solution_code, values),
                                           checks=sandbox_checks, draw=variants.key(values))
         else:
@@ -188,8 +189,10 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
         raise SubmissionRefused(f"refused: {reason}")
     if isinstance(code, bytes):
         code = code.decode("utf-8")
-    params = quiz_selectors.item_params(item=item, user=user,
-                                        progress=quiz_selectors.item_progress(user=user, items=[item])[item.pk])
+    # Only a per-attempt draw depends on the attempts made: no query for the others.
+    progress = (quiz_selectors.item_progress(user=user, items=[item])[item.pk] if item.params_per_attempt
+                else quiz_selectors.ItemProgress())
+    params = quiz_selectors.item_params(item=item, user=user, progress=progress)
     submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now,
                                            params=params)
     # Runs now when the INSERT was autocommitted, or when the caller's transaction commits.

@@ -196,7 +196,6 @@ def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],
     """Judge every check: static ones on the code, the others on their observation (one per sandbox check)."""
     if len(observations) != sum(1 for c in checks if c.probe is not None):
         raise ValueError(f"{len(observations)} observations for {len(checks)} checks")
-    total = passed_weight = 0.0
     observed = iter(observations)
     for check, expected in zip(checks, reference, strict=True):
         graph = None
@@ -210,11 +209,15 @@ def _score(grade: Grade, checks: list[Check], reference: list[dict[str, Any]],
             if check.compare == "graph" and "graph" in actual and not check.hidden:
                 graph = graph_view(check, expected, actual, reveal)
         grade.checks.append(CheckResult(check.label, ok, message, check.hidden, check.weight, graph))
-        total += check.weight
-        passed_weight += check.weight if ok else 0.0
-    grade.score = round(passed_weight / total, 6) if total else 0.0
-    grade.status = PASSED if all(c.passed for c in grade.checks) else FAILED
+    _tally(grade)
     return grade
+
+
+def _tally(grade: Grade) -> None:
+    """Score (the weighted share of checks passed) and status from the grade's check results."""
+    total = sum(c.weight for c in grade.checks)
+    grade.score = round(sum(c.weight for c in grade.checks if c.passed) / total, 6) if total else 0.0
+    grade.status = PASSED if all(c.passed for c in grade.checks) else FAILED
 
 
 def sandbox_job(*, code: str, setup: str, checks: list[Check], limits: Limits) -> Job:
@@ -283,9 +286,7 @@ def _merge_hidden(grade: Grade, other: Grade, checks: list[Check]) -> None:
         elif not other.checks[index].passed:
             result.passed = False
             result.message = HIDDEN_MESSAGE.format(name=check.subject)
-    total = sum(c.weight for c in grade.checks)
-    grade.score = round(sum(c.weight for c in grade.checks if c.passed) / total, 6) if total else 0.0
-    grade.status = PASSED if all(c.passed for c in grade.checks) else FAILED
+    _tally(grade)
 
 
 class ReferenceFailed(Exception):
