@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api_errors import not_found
+from courses import apis as course_apis
 from grader import apis as grader_apis
 from quiz import apis as quiz_apis
 
@@ -17,11 +18,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 api_v1 = [
+    path("courses/", course_apis.CourseListApi.as_view(), name="course-list"),
     path("quizzes/", quiz_apis.QuizListApi.as_view(), name="quiz-list"),
     path("items/", quiz_apis.ItemListApi.as_view(), name="item-list"),
     path("items/<slug:slug>/", quiz_apis.ItemDetailApi.as_view(), name="item-detail"),
     path("submissions/", grader_apis.SubmissionListApi.as_view(), name="submission-list"),
     path("submissions/<int:pk>/", grader_apis.SubmissionDetailApi.as_view(), name="submission-detail"),
+    path("precheck/", grader_apis.PrecheckApi.as_view(), name="precheck"),
     path("auth/token/", grader_apis.TokenApi.as_view(), name="token"),
 ]
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from courses import selectors as course_selectors
+from courses.models import CourseQuiz
 from quiz.models import Quiz
 
 from . import regrading, selectors
@@ -70,6 +72,24 @@ class QuizFilter(admin.SimpleListFilter):
         return queryset.filter(item__quiz_id=self.value()) if self.value() else queryset
 
 
+def staff_scope(request: HttpRequest, queryset: QuerySet, course_field: str = "course") -> QuerySet:
+    """Rows of the courses the viewer staffs (every row for a superuser): no course's staff see another's."""
+    if request.user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{course_field}__in": course_selectors.staff_courses(user=request.user)})
+
+
+class CourseFilter(admin.SimpleListFilter):
+    title = "course"
+    parameter_name = "course"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(c.pk), c.title) for c in course_selectors.staff_courses(user=request.user)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Submission]) -> QuerySet[Submission]:
+        return queryset.filter(course_id=self.value()) if self.value() else queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -83,21 +103,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "learner", "item_link", "verdict", "score_percent", "graded_version", "created_at")
+    list_display = ("id", "learner", "course", "item_link", "verdict", "score_percent", "penalty_shown",
+                    "final_percent", "late", "graded_version", "created_at")
     list_display_links = ("id",)
-    list_filter = (QuizFilter, ("item", admin.RelatedOnlyFieldListFilter), ("user", admin.RelatedOnlyFieldListFilter),
-                   "status", ("created_at", admin.DateFieldListFilter))
+    list_filter = (CourseFilter, QuizFilter, ("item", admin.RelatedOnlyFieldListFilter),
+                   ("user", admin.RelatedOnlyFieldListFilter), "status", "late", ("created_at", admin.DateFieldListFilter))
     search_fields = ("user__username", "item__slug", "code")
-    list_select_related = ("user", "item", "item__quiz")
+    list_select_related = ("user", "item", "item__quiz", "course")
     list_per_page = 50
     actions = ("regrade_selected",)
     fieldsets = (
-        (None, {"fields": ("learner", "item_link", "status", "score_percent", "version", "timings")}),
+        (None, {"fields": ("learner", "course", "item_link", "status", "attempt", "score_percent", "penalty_shown",
+                           "final_percent", "late", "version", "timings")}),
         ("Answer", {"fields": ("code_highlighted", "selected_choices")}),
         ("Verdict", {"fields": ("checks_results", "stdout_output", "error_output")}),
         ("History", {"fields": ("history",)}),
     )
-    readonly_fields = ("learner", "item_link", "status", "score_percent", "version", "timings", "code_highlighted",
+    readonly_fields = ("learner", "course", "item_link", "status", "attempt", "score_percent", "penalty_shown",
+                       "final_percent", "late", "version", "timings", "code_highlighted",
                        "selected_choices", "checks_results", "stdout_output", "error_output", "history")
 
     class Media:
@@ -115,6 +138,17 @@ class SubmissionAdmin(ReadOnlyAdmin):
     @admin.display(description="score", ordering="score")
     def score_percent(self, obj: Submission) -> str:
         return _score(obj.score)
+
+    @admin.display(description="penalty", ordering="penalty")
+    def penalty_shown(self, obj: Submission) -> str:
+        return f"{obj.penalty:g}%" if obj.penalty else "–"
+
+    @admin.display(description="counts", ordering="final_score")
+    def final_percent(self, obj: Submission) -> str:
+        return _score(obj.final_score)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
+        return staff_scope(request, super().get_queryset(request))
 
     @admin.display(description="status", ordering="status")
     def verdict(self, obj: Submission) -> SafeString:
@@ -213,9 +247,13 @@ class SubmissionAdmin(ReadOnlyAdmin):
         ]
 
     def _regrade_batch(self, request: HttpRequest, batch_id: int) -> RegradeBatch:
+        """A batch the viewer may follow: one with submissions of the courses they staff."""
         if not (self.has_regrade_permission(request) or self.has_view_permission(request)):
             raise PermissionDenied
-        return get_object_or_404(RegradeBatch, pk=batch_id)
+        batch = get_object_or_404(RegradeBatch, pk=batch_id)
+        if not staff_scope(request, batch.gradings.all(), "submission__course").exists() and batch.total:
+            raise PermissionDenied
+        return batch
 
     def regrade_view(self, request: HttpRequest, batch_id: int) -> TemplateResponse:
         """The progress of one regrade, with each submission's verdict before and after."""
@@ -223,7 +261,9 @@ class SubmissionAdmin(ReadOnlyAdmin):
         progress = selectors.regrade_progress(batch=batch)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Regrade #{batch.pk}",
-            "batch": batch, "progress": progress, "rows": selectors.regrade_rows(batch=batch),
+            "batch": batch, "progress": progress,
+            "rows": [row for row in selectors.regrade_rows(batch=batch)
+                     if course_selectors.is_course_staff(user=request.user, course_id=row.submission.course_id)],
             "percent": round(100 * progress.finished / progress.total) if progress.total else 100,
             "progress_url": reverse("admin:grader_submission_regrade_progress", args=[batch.pk]),
         }
@@ -236,22 +276,26 @@ class SubmissionAdmin(ReadOnlyAdmin):
 
     # ---- gradebook
     def gradebook_view(self, request: HttpRequest) -> HttpResponse:
-        """The gradebook CSV of every quiz, or of the quizzes given as ?quiz=ID (repeatable)."""
+        """The gradebook CSV of the courses the viewer staffs: all of them, or those given as ?course=ID, and
+        all their quizzes or those given as ?quiz=ID (both repeatable)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        quizzes = Quiz.objects.all()
+        course_quizzes = staff_scope(request, CourseQuiz.objects.all())
+        courses = [int(v) for v in request.GET.getlist("course") if v.isdigit()]
+        if courses:
+            course_quizzes = course_quizzes.filter(course_id__in=courses)
         ids = [int(v) for v in request.GET.getlist("quiz") if v.isdigit()]
         if ids:
-            quizzes = quizzes.filter(pk__in=ids)
-        return gradebook_response(quizzes)
+            course_quizzes = course_quizzes.filter(quiz_id__in=ids)
+        return gradebook_response(course_quizzes)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"gradebook_url": reverse("admin:grader_submission_gradebook"), **(extra_context or {})}
         return super().changelist_view(request, extra)
 
 
-def gradebook_response(quizzes: QuerySet[Quiz]) -> HttpResponse:
-    response = HttpResponse(gradebook_csv(quizzes=quizzes), content_type="text/csv; charset=utf-8")
+def gradebook_response(course_quizzes: QuerySet[CourseQuiz]) -> HttpResponse:
+    response = HttpResponse(gradebook_csv(course_quizzes=course_quizzes), content_type="text/csv; charset=utf-8")
     stamp = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="gradebook-{stamp}.csv"'
     return response
@@ -266,6 +310,10 @@ class SubmissionGradingAdmin(ReadOnlyAdmin):
     list_filter = ("status", ("replaced_at", admin.DateFieldListFilter))
     search_fields = ("submission__user__username", "submission__item__slug")
     list_select_related = ("submission__user", "submission__item")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SubmissionGrading]:
+        return staff_scope(request, super().get_queryset(request), "submission__course")
+
     fields = ("submission_link", "learner", "item", "status", "score_percent", "item_version", "graded_at",
               "batch_link", "replaced_at", "checks_results", "stdout_output", "error_output")
     readonly_fields = fields

@@ -64,8 +64,17 @@ class SubmissionOutputSerializer(serializers.Serializer):
     url = serializers.CharField()
     item = serializers.SlugField()
     learner = serializers.CharField()
-    status = serializers.ChoiceField(choices=Submission.Status.choices)
-    score = serializers.FloatField(allow_null=True)
+    status = serializers.ChoiceField(choices=[*Submission.Status.choices, ("graded", "Graded (feedback later)")],
+                                     help_text="`graded` when the course holds feedback back until the due date")
+    score = serializers.FloatField(allow_null=True, help_text="the grader's score, before any penalty")
+    final_score = serializers.FloatField(allow_null=True, help_text="the score after the penalty: what counts")
+    course = serializers.SlugField()
+    attempt = serializers.IntegerField(allow_null=True, help_text="its number among your graded attempts; null: "
+                                       "it cost no attempt (a syntax error, the unchanged starter)")
+    penalty = serializers.FloatField(help_text="percent taken off (attempt and late penalties)")
+    late = serializers.BooleanField()
+    feedback = serializers.ChoiceField(choices=["full", "pass_fail", "hidden"],
+                                       help_text="how much of the verdict the course shows you now")
     checks = CheckResultSerializer(many=True)
     stdout = serializers.CharField(allow_blank=True)
     error = serializers.CharField(allow_null=True)
@@ -89,17 +98,28 @@ def _with_graph_urls(submission: Submission, checks: list[dict[str, Any]]) -> li
 
 
 def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
+    """A submission as the viewer may see it: with the course holding feedback back, a learner sees that it
+    was graded and nothing of the verdict; with pass/fail only, the verdict and score without the checks."""
+    feedback = selectors.feedback_for(submission=submission, user=user)
+    hidden = feedback == "hidden" and not submission.is_pending
     return {
         "id": submission.pk,
         "url": reverse("api:submission-detail", args=[submission.pk]),
         "item": submission.item.slug,
+        "course": submission.course.slug,
         "learner": submission.user.get_username(),
-        "status": submission.status,
-        "score": submission.score,
-        "checks": _with_graph_urls(submission, selectors.visible_checks(submission=submission, user=user)),
-        "stdout": submission.stdout,
-        "error": submission.error or None,
-        "error_line": submission.error_line,
+        "status": "graded" if hidden else submission.status,
+        "score": None if hidden else submission.score,
+        "final_score": None if hidden else submission.final_score,
+        "attempt": submission.attempt,
+        "penalty": submission.penalty,
+        "late": submission.late,
+        "feedback": feedback,
+        "checks": _with_graph_urls(submission, selectors.visible_checks(submission=submission, user=user,
+                                                                        feedback=feedback)),
+        "stdout": "" if hidden else submission.stdout,
+        "error": None if hidden else submission.error or None,
+        "error_line": None if hidden else submission.error_line,
         "code": submission.code,
         "params": submission.params,
         "choices": submission.selected,
@@ -121,6 +141,8 @@ class SubmissionListApi(APIView):
                                      help_text="code items: the learner's code (at most 64 KiB of UTF-8)")
         choices = serializers.ListField(child=serializers.IntegerField(), required=False,
                                         help_text="choice items: ids of the chosen choices")
+        course = serializers.SlugField(required=False, help_text="the course the attempt is for (needed only when "
+                                       "the item is in several of your courses)")
 
     class SubmissionQueuedSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -131,6 +153,7 @@ class SubmissionListApi(APIView):
         item = serializers.CharField(required=False, allow_blank=True)
         status = serializers.ChoiceField(choices=Submission.Status.choices, required=False)
         learner = serializers.CharField(required=False, allow_blank=True)
+        course = serializers.CharField(required=False, allow_blank=True)
         page = serializers.IntegerField(required=False, min_value=1)
 
     class SubmissionPageSerializer(serializers.Serializer):
@@ -144,7 +167,8 @@ class SubmissionListApi(APIView):
         parameters=[
             OpenApiParameter("item", str, description="item slug"),
             OpenApiParameter("status", str, enum=[s.value for s in Submission.Status]),
-            OpenApiParameter("learner", str, description="instructors only: a learner's username"),
+            OpenApiParameter("learner", str, description="a course's staff: a learner's username"),
+            OpenApiParameter("course", str, description="course slug"),
             OpenApiParameter("page", int, description="page number, from 1"),
         ],
         responses={200: SubmissionPageSerializer, **errors(400, 401, 403, 404)},
@@ -157,7 +181,8 @@ class SubmissionListApi(APIView):
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
         submissions = selectors.submission_list(user=request.user, item=params.get("item"),
-                                                status=params.get("status"), learner=params.get("learner"))
+                                                status=params.get("status"), learner=params.get("learner"),
+                                                course=params.get("course"))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(submissions, request, view=self)
         return paginator.get_paginated_response([submission_data(s, request.user) for s in page or []])
@@ -171,7 +196,9 @@ class SubmissionListApi(APIView):
         responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer,
                    **errors(400, 401, 403, 415, 429)},
         description=("Code is queued for grading (202; read the returned url, with ?wait= to get the verdict as soon "
-                     "as it is stored). A choice answer is graded at once (201)."),
+                     "as it is stored). A choice answer is graded at once (201). The course's policy applies: an "
+                     "attempt refused by it (not open, past the due date, no attempts left, cooldown, time limit "
+                     "over, a repeat of an earlier answer) is a 400 saying why, and nothing is stored."),
     )
     def post(self, request: Request) -> Response:
         params = WaitSerializer(data=request.query_params.dict())
@@ -184,7 +211,7 @@ class SubmissionListApi(APIView):
         try:
             submission = services.submission_create(
                 user=request.user, item=item, code=data.validated_data.get("code"),
-                selected=data.validated_data.get("choices"))
+                selected=data.validated_data.get("choices"), course=data.validated_data.get("course"))
         except services.SubmissionRefused as exc:
             raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
         if submission.is_pending and params.validated_data.get("wait"):
@@ -213,6 +240,35 @@ class SubmissionDetailApi(APIView):
         if submission.is_pending and params.validated_data.get("wait"):
             submission = _wait(pk, params.validated_data["wait"], request.user)
         return Response(submission_data(submission, request.user))
+
+
+class CodeField(serializers.CharField):
+    """Code as a JSON string only: a number or a list is an error, not text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PrecheckApi(APIView):
+    """Check code's syntax (and what the grader refuses) without grading it: costs no attempt."""
+
+    class PrecheckInputSerializer(serializers.Serializer):
+        code = CodeField(allow_blank=True, trim_whitespace=False)
+
+    class PrecheckOutputSerializer(serializers.Serializer):
+        ok = serializers.BooleanField()
+        message = serializers.CharField()
+        line = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(operation_id="precheck_create", request=PrecheckInputSerializer,
+                   responses={200: PrecheckOutputSerializer, **errors(400, 401, 403, 415)})
+    def post(self, request: Request) -> Response:
+        data = self.PrecheckInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.code_precheck(code=data.validated_data["code"])
+        return Response({"ok": result.ok, "message": result.message, "line": result.line})
 
 
 class TokenApi(APIView):

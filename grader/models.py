@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from courses.models import Course
 from quiz.models import Item
 
 from .sandbox import VERDICT_LABELS, VERDICTS
@@ -13,6 +14,8 @@ class Verdict(models.Model):
     """What grading gave: shared by a submission and the earlier verdicts in its history."""
 
     score = models.FloatField(null=True, blank=True)
+    final_score = models.FloatField(null=True, blank=True, help_text="The score after the submission's penalty: "
+                                    "what counts")
     checks = models.JSONField(default=list, blank=True)
     stdout = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -20,7 +23,7 @@ class Verdict(models.Model):
     duration_ms = models.FloatField(null=True, blank=True)
     item_version = models.PositiveIntegerField(null=True, blank=True, help_text="Item version it was graded against")
 
-    VERDICT_FIELDS = ("status", "score", "checks", "stdout", "error", "error_line", "duration_ms", "item_version")
+    VERDICT_FIELDS = ("status", "score", "final_score", "checks", "stdout", "error", "error_line", "duration_ms", "item_version")
 
     class Meta:
         abstract = True
@@ -35,10 +38,16 @@ class Submission(Verdict):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="submissions")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="submissions",
+                               help_text="The course the attempt was made in (its policy applies)")
     code = models.TextField(blank=True)
     selected = models.JSONField(default=list, blank=True, help_text="Choice items: the chosen choice ids")
     params = models.JSONField(default=dict, blank=True, help_text="Items with variants: the learner's parameter values")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True, help_text="Its number among the learner's graded "
+                                          "attempts at the item in the course; empty: it cost no attempt")
+    penalty = models.FloatField(default=0, help_text="Percent taken off the score (attempt and late penalties)")
+    late = models.BooleanField(default=False, help_text="Handed in after the due date")
     deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started grading it")
     claim = models.CharField(max_length=64, blank=True, editable=False, help_text="Id of the task grading it")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -50,6 +59,7 @@ class Submission(Verdict):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["user", "item", "-created_at"], name="submission_user_item"),
+            models.Index(fields=["course", "user", "item"], name="submission_course_user_item"),
             models.Index(fields=["status", "created_at"], name="submission_status_created"),
         ]
 

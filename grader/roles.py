@@ -14,6 +14,9 @@ from .selectors import INSTRUCTORS_GROUP
 PERMISSIONS = [
     *(f"quiz.{action}_{model}" for model in ("quiz", "item", "check", "choice")
       for action in ("view", "add", "change", "delete")),
+    "courses.view_course", "courses.add_course", "courses.change_course",
+    *(f"courses.{action}_{model}" for model in ("membership", "coursequiz") for action in ("view", "add", "change",
+                                                                                          "delete")),
     "grader.view_submission",
     "grader.regrade_submission",
     "grader.view_submissiongrading",

@@ -5,7 +5,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from courses import selectors as course_selectors
+from courses.models import CourseQuiz
+from courses.policy import Policy
 
 from .models import RegradeBatch, Submission, SubmissionGrading
 
@@ -27,14 +32,19 @@ def is_instructor(user: Any) -> bool:
 
 
 def submission_list(*, user: Any, item: str | None = None, status: str | None = None,
-                    learner: str | None = None) -> QuerySet[Submission]:
-    """A learner's own submissions; an instructor's view of everyone's (filterable by learner)."""
-    submissions = Submission.objects.select_related("item", "user")
-    if is_instructor(user):
-        if learner:
-            submissions = submissions.filter(user__username=learner)
+                    learner: str | None = None, course: str | None = None) -> QuerySet[Submission]:
+    """A learner's own submissions; for a course's instructors and TAs, also those of the courses they
+    staff (filterable by learner). No one sees another course's learners."""
+    submissions = Submission.objects.select_related("item", "user", "course")
+    if user.is_superuser:
+        visible = Q()
     else:
-        submissions = submissions.filter(user=user)
+        visible = Q(user=user) | Q(course__in=course_selectors.staff_courses(user=user))
+    submissions = submissions.filter(visible)
+    if learner:
+        submissions = submissions.filter(user__username=learner)
+    if course:
+        submissions = submissions.filter(course__slug=course)
     if item:
         submissions = submissions.filter(item__slug=item)
     if status:
@@ -46,9 +56,23 @@ def submission_get(*, user: Any, pk: int) -> Submission | None:
     return submission_list(user=user).filter(pk=pk).first()
 
 
-def visible_checks(*, submission: Submission, user: Any) -> list[dict[str, Any]]:
-    """Per-check results as the viewer may see them: hidden checks keep only their outcome for learners."""
-    show_all = is_instructor(user)
+def feedback_for(*, submission: Submission, user: Any) -> str:
+    """How much of a verdict the viewer sees: "full" (the course's staff always), "pass_fail" or "hidden"
+    (until the due date), as the course quiz's policy says."""
+    if course_selectors.is_course_staff(user=user, course_id=submission.course_id):
+        return "full"
+    course_quiz = CourseQuiz.objects.filter(course_id=submission.course_id, quiz_id=submission.item.quiz_id).first()
+    if course_quiz is None:  # the quiz left the course: its policy no longer holds anything back
+        return "full"
+    return Policy.of(course_quiz, submission.item).feedback_shown(timezone.now())
+
+
+def visible_checks(*, submission: Submission, user: Any, feedback: str = "full") -> list[dict[str, Any]]:
+    """Per-check results as the viewer may see them: hidden checks keep only their outcome for learners;
+    none at all when the course shows pass/fail only or holds feedback back."""
+    if feedback != "full":
+        return []
+    show_all = course_selectors.is_course_staff(user=user, course_id=submission.course_id)
     results = []
     hidden_number = 0
     for check in submission.checks:

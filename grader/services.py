@@ -1,6 +1,7 @@
 """Writes of the grading pipeline: create, claim, grade and record submissions."""
 from __future__ import annotations
 
+import ast
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -12,14 +13,25 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from courses import selectors as course_selectors
+from courses import services as course_services
+from courses.models import CourseQuiz, Membership
+from courses.policy import Policy
 from quiz import selectors as quiz_selectors
+from quiz.selectors import FREE_STATUSES
 from quiz import variants
 from quiz.models import Item
 
+from .events import attempt_graded
 from .models import Submission
 from .notify import verdict_published
 from .runner import get_sandbox
-from .sandbox import Check, Grade, HiddenRun, Limits, ReferenceFailed, grade_code, observe_reference, rejection_reason
+from .sandbox import (
+    Check, Grade, HiddenRun, Limits, ReferenceFailed, grade_code, is_starter, observe_reference, rejection_reason,
+    screen_problem,
+)
+from .sandbox.static import parse
+from .standing import Standing, standing_of
 from .text import storable
 
 logger = logging.getLogger(__name__)
@@ -163,41 +175,135 @@ def submissions_enqueue(submission_ids: list[int]) -> None:
         grade_submission.apply_async(args=[submission_id])
 
 
+@dataclass(frozen=True)
+class Precheck:
+    ok: bool
+    message: str
+    line: int | None = None
+
+
+def code_precheck(*, code: str) -> Precheck:
+    """Check code the way submission_create will, without storing or running anything: size and encoding,
+    syntax, and the constructs the grader refuses. Costs no attempt."""
+    reason = rejection_reason(code)
+    if reason:
+        return Precheck(False, f"refused: {reason}")
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return Precheck(False, f"{type(exc).__name__}: {exc.msg} (line {exc.lineno})", exc.lineno)
+    except (ValueError, RecursionError, MemoryError):
+        return Precheck(False, "the code is nested too deeply to be read")
+    problem = screen_problem(code, tree)
+    if problem:
+        return Precheck(False, f"refused: {problem}")
+    return Precheck(True, "The syntax is fine. Checking it cost no attempt.")
+
+
+def course_quiz_resolve(*, user: Any, item: Item, course: str | None = None) -> CourseQuiz:
+    """The course quiz an attempt at `item` belongs to, or SubmissionRefused (field "course") saying why."""
+    try:
+        return course_selectors.course_quiz_for(user=user, item=item, course=course)
+    except (course_selectors.NotInCourse, course_selectors.WhichCourse) as exc:
+        raise SubmissionRefused(str(exc), field="course") from None
+
+
+def _same_answer(submission: Submission, code: str, selected: list[int], params: dict[str, Any]) -> bool:
+    if submission.params != params:
+        return False
+    if submission.item.kind == Item.Kind.CHOICE:
+        return sorted(submission.selected) == selected
+    return _normalised(submission.code) == _normalised(code)
+
+
+def _normalised(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.replace("\r\n", "\n").strip().splitlines())
+
+
+def _refuse_repeat(standing: Standing, user: Any, item: Item, code: str, selected: list[int],
+                   params: dict[str, Any]) -> None:
+    """An answer identical to one already graded costs nothing and counts for nothing: it is refused. (Not
+    when the grader refused or failed the first one: trying again after an internal error must work.)"""
+    earlier = (Submission.objects.filter(user=user, item=item, course_id=standing.course_quiz.course_id,
+                                         attempt__isnull=False).exclude(status__in=FREE_STATUSES)
+               .select_related("item").order_by("-created_at"))
+    for submission in earlier[:200]:
+        if _same_answer(submission, code, selected, params):
+            raise SubmissionRefused(
+                f"you already sent this exact answer (attempt {submission.attempt}); change it before sending it "
+                "again: a repeat costs no attempt and is not graded", field="code" if code else "choices")
+
+
+@transaction.atomic
 def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
-                      selected: list[int] | None = None) -> Submission:
-    """Store a submission. Code is queued for a worker once the transaction commits;
-    a choice answer is graded at once. Refused input raises SubmissionRefused and
-    stores nothing."""
+                      selected: list[int] | None = None, course: str | None = None) -> Submission:
+    """Store an attempt at an item in one of the learner's courses, under that course quiz's policy.
+
+    Code is queued for a worker once the transaction commits; a choice answer is graded at once. The
+    policy is enforced here, so the API, the site and every other way in agree: dates, the time limit,
+    attempts, cooldown; the attempt's penalty and lateness are fixed now and applied to its score when
+    it is graded. A syntax error or the unchanged starter costs no attempt; a repeat of an earlier answer
+    is refused. Refused input raises SubmissionRefused and stores nothing.
+    """
     if item.archived:
         raise SubmissionRefused("this item is archived and no longer takes answers", field="item")
+    course_quiz = course_quiz_resolve(user=user, item=item, course=course)
     now = timezone.now()
+    chosen: list[int] = []
+    free = False
     if item.kind == Item.Kind.CHOICE:
         if code:
             raise SubmissionRefused("this is a choice item: send choices, not code", field="code")
         result = choice_grade(item=item, selected=selected or [])
-        grade = result.grade
-        return Submission.objects.create(
-            user=user, item=item, selected=result.selected, status=grade.status, score=grade.score,
-            checks=grade.checks, item_version=item.version, started_at=now, finished_at=now, duration_ms=0,
-        )
-    if selected:
-        raise SubmissionRefused("this is a code item: send code, not choices", field="choices")
-    if code is None:
-        raise SubmissionRefused("send the code to grade")
-    reason = rejection_reason(code)
-    if reason:
-        raise SubmissionRefused(f"refused: {reason}")
-    if isinstance(code, bytes):
-        code = code.decode("utf-8")
-    # Only a per-attempt draw depends on the attempts made: no query for the others.
-    progress = (quiz_selectors.item_progress(user=user, items=[item])[item.pk] if item.params_per_attempt
-                else quiz_selectors.ItemProgress())
+        chosen = result.selected
+    else:
+        if selected:
+            raise SubmissionRefused("this is a code item: send code, not choices", field="choices")
+        if code is None:
+            raise SubmissionRefused("send the code to grade")
+        reason = rejection_reason(code)
+        if reason:
+            raise SubmissionRefused(f"refused: {reason}")
+        if isinstance(code, bytes):
+            code = code.decode("utf-8")
+    # One attempt at a time per learner and course: concurrent requests cannot both take the last attempt.
+    Membership.objects.select_for_update().filter(user=user, course_id=course_quiz.course_id).first()
+    standing = standing_of(user=user, item=item, course_quiz=course_quiz, now=now)
+    progress = quiz_selectors.ItemProgress(attempts=standing.attempts)
     params = quiz_selectors.item_params(item=item, user=user, progress=progress)
-    submission = Submission.objects.create(user=user, item=item, code=code, status=Status.QUEUED, queued_at=now,
-                                           params=params)
-    # Runs now when the INSERT was autocommitted, or when the caller's transaction commits.
+    if item.is_code:
+        # Code that cannot be graded costs nothing: a syntax error, the unchanged starter, or code the grader's
+        # screen refuses unrun (its verdict says why).
+        tree = parse(code)
+        free = (tree is None or is_starter(code, variants.render(item.starter_code, params), tree)
+                or screen_problem(code, tree) is not None)
+    refusal = standing.refusal(counted=not free)
+    if refusal:
+        raise SubmissionRefused(refusal, field="non_field_errors")
+    if not free:
+        _refuse_repeat(standing, user, item, code or "", chosen, params)
+    if standing.policy.time_limit is not None:
+        course_services.quiz_start(course_quiz=course_quiz, user=user)
+    counted = {} if free else {"attempt": standing.attempts + 1, "penalty": standing.next_penalty}
+    fields = {"user": user, "item": item, "course_id": course_quiz.course_id, "late": standing.late, **counted}
+    if item.kind == Item.Kind.CHOICE:
+        grade = result.grade
+        submission = Submission.objects.create(
+            **fields, selected=chosen, status=grade.status, score=grade.score,
+            final_score=Policy.final_score(grade.score, counted.get("penalty", 0.0)), checks=grade.checks,
+            item_version=item.version, started_at=now, finished_at=now, duration_ms=0)
+        _announce(submission)
+        return submission
+    submission = Submission.objects.create(**fields, code=code, status=Status.QUEUED, queued_at=now, params=params)
     transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission
+
+
+def _announce(submission: Submission) -> None:
+    """Tell the ways in (the LMS grade passback) once the stored verdict is committed."""
+    ids = {"submission_id": submission.pk, "user_id": submission.user_id, "course_id": submission.course_id,
+           "item_id": submission.item_id}
+    transaction.on_commit(lambda: attempt_graded.send(sender=Submission, **ids))
 
 
 def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
@@ -240,12 +346,14 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
         "error": grade.error or "", "error_line": grade.error_line, "duration_ms": grade_dict["duration_ms"],
     })
     updated = Submission.objects.filter(pk=submission.pk, status=Status.RUNNING, claim=task_id).update(
-        **verdict, item_version=submission.item.version, finished_at=timezone.now(),
+        **verdict, final_score=Policy.final_score(grade.score, submission.penalty),
+        item_version=submission.item.version, finished_at=timezone.now(),
     )
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
     else:
         verdict_published(submission.pk)
+        _announce(submission)
     return bool(updated)
 
 

@@ -23,6 +23,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import QuerySet
+
+from courses.models import Course
 from quiz.models import Item, Quiz
 from quiz.selectors import ATTEMPT_STATUSES
 
@@ -115,27 +118,30 @@ class _Tally:
         )
 
 
-def _attempts(items: list[Item]) -> Any:
-    return (Submission.objects.filter(item__in=items, status__in=ATTEMPT_STATUSES, user__is_staff=False)
-            .order_by("created_at", "id").values("user_id", "item_id", "status", "checks", "error").iterator())
+def _attempts(items: list[Item], courses: QuerySet[Course] | None = None) -> Any:
+    rows = Submission.objects.filter(item__in=items, status__in=ATTEMPT_STATUSES, user__is_staff=False)
+    if courses is not None:
+        rows = rows.filter(course__in=courses)
+    return rows.order_by("created_at", "id").values("user_id", "item_id", "status", "checks", "error").iterator()
 
 
-def quiz_statistics(*, quiz: Quiz) -> QuizStats:
-    """Statistics of a quiz and of each of its current items, in quiz order."""
+def quiz_statistics(*, quiz: Quiz, courses: QuerySet[Course] | None = None) -> QuizStats:
+    """Statistics of a quiz and of each of its current items, in quiz order, over the attempts made in
+    `courses` (every course when None)."""
     items = list(Item.objects.filter(quiz=quiz, archived=False).order_by("order", "slug"))
     slugs = {item.pk: item.slug for item in items}
     total = _Tally()
     per_item = {item.pk: _Tally() for item in items}
-    for row in _attempts(items):
+    for row in _attempts(items, courses):
         per_item[row["item_id"]].add(row)
         total.add(row, f"{slugs[row['item_id']]}: ")
     return QuizStats(quiz=quiz, totals=total.stats(),
                      items=[ItemStats(item=item, stats=per_item[item.pk].stats()) for item in items])
 
 
-def item_statistics(*, item: Item) -> Stats:
-    """Statistics of one item (archived or not)."""
+def item_statistics(*, item: Item, courses: QuerySet[Course] | None = None) -> Stats:
+    """Statistics of one item (archived or not), over the attempts made in `courses` (every course when None)."""
     tally = _Tally()
-    for row in _attempts([item]):
+    for row in _attempts([item], courses):
         tally.add(row)
     return tally.stats()

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from courses import selectors as course_selectors
 from grader.sandbox import CHECK_KINDS, describe
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
@@ -365,9 +366,10 @@ class QuizAdmin(admin.ModelAdmin):
 
     @admin.action(description="Download the gradebook (CSV) of selected quizzes", permissions=["gradebook"])
     def download_gradebook(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> HttpResponse:
-        from grader.admin import gradebook_response
+        from courses.models import CourseQuiz
+        from grader.admin import gradebook_response, staff_scope
 
-        return gradebook_response(queryset)
+        return gradebook_response(staff_scope(request, CourseQuiz.objects.filter(quiz__in=queryset)))
 
     # ---- views
     def get_urls(self) -> list[URLPattern]:
@@ -408,7 +410,10 @@ class QuizAdmin(admin.ModelAdmin):
         if not request.user.has_perms(STATISTICS_PERMISSIONS):
             raise PermissionDenied
         quiz = get_object_or_404(Quiz, pk=pk)
-        stats = quiz_statistics(quiz=quiz)
+        courses = course_selectors.staff_courses(user=request.user)
+        if request.GET.get("course", "").isdigit():
+            courses = courses.filter(pk=int(request.GET["course"]))
+        stats = quiz_statistics(quiz=quiz, courses=courses)
         most_attempts = max((row.stats.attempts for row in stats.items), default=0)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "original": quiz,

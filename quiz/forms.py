@@ -46,3 +46,7 @@ class AnswerForm(forms.Form):
             if not data.get("choices"):
                 self.add_error("choices", "Choose an answer first.")
         return data
+
+
+class JoinForm(forms.Form):
+    code = forms.CharField(max_length=32, label="Join code", help_text="The code your instructor gave you")

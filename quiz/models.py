@@ -37,6 +37,8 @@ class Item(models.Model):
     order = models.IntegerField(default=0)
     hints = models.JSONField(default=list, blank=True, help_text="Ordered list of hints")
     tags = models.JSONField(default=list, blank=True)
+    max_attempts = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Default for courses: graded attempts allowed (empty: unlimited)")
     reveal_after_attempts = models.PositiveIntegerField(
         default=3, help_text="Explanation and solution are shown after passing or this many attempts (0: only after passing)"
     )

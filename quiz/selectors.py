@@ -8,13 +8,15 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
-from grader.sandbox import ATTEMPT_VERDICTS
+from grader.sandbox import ATTEMPT_VERDICTS, VERDICTS
 
 from . import variants
 from .models import Item, Quiz
 
 # Verdicts that count as an attempt: the code (or answer) was judged.
 ATTEMPT_STATUSES = ATTEMPT_VERDICTS
+# Verdicts that give the attempt back: the grader refused the code unrun, or failed.
+FREE_STATUSES = tuple(v for v in VERDICTS if v not in ATTEMPT_VERDICTS)
 
 
 def quiz_list() -> QuerySet[Quiz]:
@@ -63,23 +65,21 @@ def item_params(*, item: Item, user: Any, progress: ItemProgress) -> dict[str, A
     return variants.draw(item.params, seed)
 
 
-def item_progress(*, user: Any, items: list[Item]) -> dict[int, ItemProgress]:
-    """Attempts, best score and passed flag of one learner for each item."""
+def item_progress(*, user: Any, items: list[Item], course_id: int | None = None) -> dict[int, ItemProgress]:
+    """Graded attempts (as the course policy counts them: numbered, not refused by the grader; pending ones
+    included), best score after penalties and passed flag of one learner for each item, in one course
+    (or across all of them)."""
     progress = {item.pk: ItemProgress() for item in items}
     if not user.is_authenticated or not items:
         return progress
     from grader.models import Submission
 
-    rows = (Submission.objects.filter(user=user, item_id__in=progress, status__in=ATTEMPT_STATUSES)
-            .values("item_id").annotate(attempts=Count("id"), best=Max("score"),
-                                        passed=Count("id", filter=Q(status="passed"))))
+    rows = Submission.objects.filter(user=user, item_id__in=progress, attempt__isnull=False).exclude(
+        status__in=FREE_STATUSES)
+    if course_id is not None:
+        rows = rows.filter(course_id=course_id)
+    rows = rows.values("item_id").annotate(attempts=Count("id"), best=Max("final_score"),
+                                           passed=Count("id", filter=Q(status="passed")))
     for row in rows:
         progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
     return progress
-
-
-def item_revealed(*, item: Item, progress: ItemProgress) -> bool:
-    """Explanation and reference solution are shown after passing, or after enough attempts."""
-    if progress.passed:
-        return True
-    return item.reveal_after_attempts > 0 and progress.attempts >= item.reveal_after_attempts

@@ -207,6 +207,8 @@ def demo_users_ensure() -> list[tuple[str, str, str]]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from courses.models import Membership
+    from courses.services import default_course, membership_ensure
     from grader.selectors import INSTRUCTORS_GROUP
 
     users = get_user_model()
@@ -217,4 +219,6 @@ def demo_users_ensure() -> list[tuple[str, str, str]]:
         user.save()
         if role == "instructor":
             user.groups.add(Group.objects.get_or_create(name=INSTRUCTORS_GROUP)[0])
+        membership_ensure(course=default_course(), user=user,
+                          role=Membership.Role.INSTRUCTOR if role == "instructor" else Membership.Role.LEARNER)
     return list(DEMO_USERS)

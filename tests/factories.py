@@ -4,25 +4,72 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from courses.models import Course, CourseQuiz, Membership
+from courses.services import default_course, membership_ensure, quiz_assign
 from grader.models import Submission
 from quiz.models import Check, Choice, Item, Quiz
 
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """A user enrolled in the default course (as its instructor when is_staff), as signing up on a fresh
+    install does; `UserFactory(enrol=False)` for a user in no course."""
+
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"learner{n}")
     password = factory.django.Password("pass-word-123")
 
+    @factory.post_generation
+    def enrol(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        if create and extracted is not False:
+            role = Membership.Role.INSTRUCTOR if self.is_staff else Membership.Role.LEARNER
+            membership_ensure(course=default_course(), user=self, role=role)
+
 
 class QuizFactory(factory.django.DjangoModelFactory):
+    """A quiz assigned to the default course (`QuizFactory(assign=False)`: to none)."""
+
     class Meta:
         model = Quiz
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"quiz-{n}")
     title = factory.Sequence(lambda n: f"Quiz {n}")
+
+    @factory.post_generation
+    def assign(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        if create and extracted is not False:
+            quiz_assign(course=default_course(), quiz=self)
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Course
+
+    slug = factory.Sequence(lambda n: f"course-{n}")
+    title = factory.Sequence(lambda n: f"Course {n}")
+
+
+class CourseQuizFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CourseQuiz
+        django_get_or_create = ("course", "quiz")
+
+    course = factory.SubFactory(CourseFactory)
+    quiz = factory.SubFactory(QuizFactory, assign=False)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+        django_get_or_create = ("course", "user")
+
+    course = factory.SubFactory(CourseFactory)
+    user = factory.SubFactory(UserFactory, enrol=False)
+    role = Membership.Role.LEARNER
 
 
 class ItemFactory(factory.django.DjangoModelFactory):
@@ -74,5 +121,9 @@ class SubmissionFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     item = factory.SubFactory(ItemFactory)
+    course = factory.LazyFunction(default_course)
+    score = None
+    final_score = factory.SelfAttribute("score")
+    attempt = 1  # a graded attempt (the count is what tests read; set None for one that cost nothing)
     code = "print('hi')"
     status = Submission.Status.QUEUED

@@ -12,6 +12,17 @@ from quiz.graphs import graph_summary
 
 register = template.Library()
 
+
+@register.simple_tag(takes_context=True)
+def course_url(context: template.Context, name: str, *args: object) -> str:
+    """reverse(name, args) in the page's course: `?course=<slug>` when the page has one."""
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    url = reverse(name, args=args)
+    course = context.get("course")
+    return f"{url}?{urlencode({'course': course.slug})}" if course is not None else url
+
 # Keep in step with STATUS_TEXT in static/quiz/js/item.js.
 STATUS_TEXT = {
     "queued": ("Waiting for a grader…", "pending"),
@@ -24,10 +35,11 @@ STATUS_TEXT = {
     "output_limit": ("Too much output", "failed"),
     "rejected": ("Not run", "failed"),
     "internal_error": ("Grader problem (not your fault)", "warning"),
+    "graded": ("Handed in: feedback after the due date", "warning"),
 }
 SHORT_STATUS = {"queued": "Queued", "running": "Running", "passed": "Passed", "failed": "Failed", "error": "Error",
                 "timeout": "Time limit", "memory_limit": "Memory limit", "output_limit": "Output limit",
-                "rejected": "Not run", "internal_error": "Grader problem"}
+                "rejected": "Not run", "internal_error": "Grader problem", "graded": "Handed in"}
 
 _INLINE = re.compile(r"`([^`\n]+)`|\*\*([^*\n]+)\*\*|\*([^*\n]+)\*")
 

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
+from courses.services import default_course
 from grader.roles import instructors_group_sync
 from tests.factories import UserFactory
 
@@ -16,6 +17,10 @@ PANEL_PERMISSIONS = {
     "quiz.view_check", "quiz.add_check", "quiz.change_check", "quiz.delete_check",
     "quiz.view_choice", "quiz.add_choice", "quiz.change_choice", "quiz.delete_choice",
     "grader.view_submission", "grader.regrade_submission", "grader.view_submissiongrading",
+    # courses: which ones they may see or change is decided per course, by their role in it
+    "courses.view_course", "courses.add_course", "courses.change_course",
+    "courses.view_membership", "courses.add_membership", "courses.change_membership", "courses.delete_membership",
+    "courses.view_coursequiz", "courses.add_coursequiz", "courses.change_coursequiz", "courses.delete_coursequiz",
 }
 
 
@@ -105,7 +110,7 @@ def test_submissions_cannot_be_added_changed_or_deleted_by_an_instructor(instruc
     from grader.models import Submission
     from quiz.models import Item
 
-    submission = Submission.objects.create(user=learner, item=Item.objects.get(slug="grad-of-polynomial"),
+    submission = Submission.objects.create(user=learner, course=default_course(), item=Item.objects.get(slug="grad-of-polynomial"),
                                            code="x = 1", status="failed", score=0.0)
     assert instructor_client.get("/admin/grader/submission/add/").status_code == 403
     assert instructor_client.get(f"/admin/grader/submission/{submission.pk}/delete/").status_code == 403

@@ -34,8 +34,8 @@ def submit(api: APIClient, code: str) -> dict:
 def test_a_second_learner_finds_nothing_of_the_first(learner, other_learner, seed_quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
     ada, grace = api_for(learner), api_for(other_learner)
     first, second = secret()
-    for _ in range(4):  # the worker has two processes: each of their zygotes serves some of these
-        verdict = submit(ada, victim_code(first, second))
+    for n in range(4):  # the worker has two processes: each of their zygotes serves some of these
+        verdict = submit(ada, victim_code(first, second) + f"# run {n}\n")  # a repeat would be refused
         assert verdict["status"] == "passed" and first + second in verdict["stdout"]
     # The scans (frames, gc, ctypes) never run: the static screen refuses them with the reason. That the
     # sandbox holds when they do run, several jobs through one zygote, is tests/sandbox/test_cross_job.py.

@@ -115,7 +115,7 @@ def test_a_worker_killed_outright_is_recovered_by_the_sweep_after_a_restart(work
 @pytest.mark.skipif(shutil.which("redis-server") is None or BROKER.hostname not in ("127.0.0.1", "localhost"),
                     reason="restarts the test broker, so it must be a local redis-server")
 def test_submissions_in_flight_survive_a_redis_restart_with_an_empty_queue(grading_paused, learner, item) -> None:  # type: ignore[no-untyped-def]
-    submissions = [submission_create(user=learner, item=item, code=CORRECT) for _ in range(5)]
+    submissions = [submission_create(user=learner, item=item, code=CORRECT + f"# {n}\n") for n in range(5)]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     wait(lambda: broker.llen("grading") == 5, "the messages to reach Redis")
     subprocess.run(["redis-cli", "-p", BROKER_PORT, "shutdown", "nosave"], check=False, capture_output=True)

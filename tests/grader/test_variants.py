@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from courses.services import default_course
 from grader import services
 from grader.models import Submission
 from quiz import variants
@@ -58,9 +59,10 @@ def test_the_next_graded_attempt_gets_a_new_draw(practice_quiz) -> None:  # type
     learner = UserFactory(username="ada")
     api = client_for(learner)
     draws = []
-    for _ in range(4):
+    for n in range(4):
         draws.append(variants.key(api.get(f"/api/v1/items/{SLUG}/").json()["params"]))
-        Submission.objects.create(user=learner, item=item, code="x = 1", status="failed", score=0.0)
+        Submission.objects.create(user=learner, course=default_course(), item=item, code="x = 1", status="failed",
+                                  score=0.0, attempt=n + 1)
     assert len(set(draws)) > 1
 
 
@@ -104,7 +106,7 @@ def test_the_item_page_shows_the_learners_numbers_and_the_draw_an_attempt_was_gr
     params = client_for(learner).get(f"/api/v1/items/{SLUG}/").json()["params"]
     page = client.get(reverse("quiz:item-detail", args=[SLUG])).content.decode()
     assert f"x = {variants.format_value(params['x0'])}" in page and "{{" not in page.split("<main")[1]
-    attempt = Submission.objects.create(user=learner, item=item, code="x = 1", status="failed", score=0.0,
+    attempt = Submission.objects.create(user=learner, course=default_course(), item=item, code="x = 1", status="failed", score=0.0,
                                         params=params, checks=[])
     page = client.get(reverse("quiz:item-detail", args=[SLUG]), {"attempt": attempt.pk}).content.decode()
     assert f"<code>x0 = {params['x0']}</code>" in page and f"<code>p = {params['p']}</code>" in page

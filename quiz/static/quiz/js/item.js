@@ -39,11 +39,13 @@
     output_limit: ["Too much output", "failed"],
     rejected: ["Not run", "failed"],
     internal_error: ["Grader problem (not your fault)", "warning"],
+    graded: ["Handed in: feedback after the due date", "warning"],
   };
   const SHORT_STATUS = {
     queued: "Queued", running: "Running", passed: "Passed", failed: "Failed", error: "Error",
     timeout: "Time limit", memory_limit: "Memory limit", output_limit: "Output limit",
     rejected: "Not run", internal_error: "Grader problem",
+    graded: "Handed in",
   };
 
   let editor = null;
@@ -388,7 +390,33 @@
     });
   }
 
+  async function precheck() {
+    // Syntax and what the grader refuses, checked without grading: it costs no attempt.
+    hideError();
+    const note = document.getElementById("precheck-result");
+    try {
+      const response = await api(config.precheckApi, { method: "POST", body: JSON.stringify({ code: getCode() }) });
+      const data = await response.json().catch(() => null);
+      if (!response.ok || !data) {
+        showError(problemMessage(response, data));
+        return;
+      }
+      if (data.ok) {
+        note.textContent = data.message;
+        note.hidden = false;
+      } else {
+        note.hidden = true;
+        showError(data.message);
+        if (data.line) goToLine(data.line);
+      }
+    } catch (error) {
+      showError("Could not reach the server. Check your connection and try again.");
+    }
+  }
+
   async function submit() {
+    const note = document.getElementById("precheck-result");
+    if (note) note.hidden = true;
     if (busy) return;
     hideError();
     let body;
@@ -403,6 +431,7 @@
       }
       body = { item: config.slug, choices: chosen };
     }
+    if (config.course) body.course = config.course;
     setBusy(true);
     clearErrorLine();
     pollGeneration++; // stop polling an attempt that was being watched
@@ -427,8 +456,12 @@
     }
   }
 
+  function attemptLink(id) {
+    return config.pageUrl + (config.pageUrl.includes("?") ? "&" : "?") + "attempt=" + id;
+  }
+
   function remember(id) {
-    history.replaceState({ attempt: id }, "", config.pageUrl + "?attempt=" + id);
+    history.replaceState({ attempt: id }, "", attemptLink(id));
   }
 
   async function finish(submission) {
@@ -442,7 +475,7 @@
 
   async function refreshHistory() {
     try {
-      const query = new URLSearchParams({ item: config.slug, learner: config.learner });
+      const query = new URLSearchParams({ item: config.slug, learner: config.learner, course: config.course || "" });
       const response = await api(config.submissionsApi + "?" + query);
       if (!response.ok) return;
       const page = await response.json();
@@ -452,7 +485,7 @@
         const [, tone] = STATUS_TEXT[submission.status] || [submission.status, "failed"];
         list.append(el("li", null,
           el("a", {
-            class: "history__link", href: "?attempt=" + submission.id + "#verdict", "data-attempt": submission.id,
+            class: "history__link", href: attemptLink(submission.id) + "#verdict", "data-attempt": submission.id,
             "data-number": page.count - index, "aria-current": submission.id === currentAttempt ? "true" : null,
           },
           el("span", { class: "history__number" }, "#" + (page.count - index)),
@@ -481,10 +514,29 @@
     stateBadge.className = "state state--" + state.replace(" ", "-");
     stateBadge.textContent = state.charAt(0).toUpperCase() + state.slice(1);
     document.getElementById("progress-attempts").textContent = progress.attempts;
-    document.getElementById("progress-best").textContent = percent(progress.best_score);
+    if (item.policy.feedback !== "hidden") document.getElementById("progress-best").textContent = percent(progress.best_score);
+    showPolicy(item.policy);
     if (progress.revealed && !config.revealed) {
       config.revealed = true;
       showReveal(item);
+    }
+  }
+
+  function showPolicy(policy) {
+    // The course's rules as they now apply (the same object the server enforces: grader.standing).
+    const left = document.getElementById("policy-attempts-left");
+    if (left && policy.attempts_left !== null) left.textContent = policy.attempts_left + " of " + policy.max_attempts;
+    const penalty = document.getElementById("policy-next-penalty");
+    if (penalty) penalty.textContent = "loses " + policy.next_penalty + "% of its score";
+    let refusal = document.getElementById("policy-refusal");
+    if (policy.refusal) {
+      if (!refusal) {
+        refusal = el("p", { class: "alert alert--error", id: "policy-refusal" });
+        document.getElementById("policy").after(refusal);
+      }
+      refusal.textContent = policy.refusal.charAt(0).toUpperCase() + policy.refusal.slice(1) + ".";
+    } else if (refusal) {
+      refusal.remove();
     }
   }
 
@@ -549,7 +601,7 @@
       for (const input of form.querySelectorAll("input[name=choices]")) input.checked = chosen.has(parseInt(input.value, 10));
     }
     showAttempt(submission);
-    if (push) history.pushState({ attempt: id }, "", config.pageUrl + "?attempt=" + id);
+    if (push) history.pushState({ attempt: id }, "", attemptLink(id));
     if (PENDING.has(submission.status)) {
       const verdict = await poll(submission.url);
       if (verdict) await finish(verdict);
@@ -603,7 +655,8 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    submit();
+    if (event.submitter && event.submitter.id === "precheck-button") precheck();
+    else submit();
   });
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.defaultPrevented) {

@@ -1,0 +1,135 @@
+"""A learner's standing on one item of one course quiz: the facts (graded attempts, passed, when the last
+one was made, when the quiz was started) read once, and the course policy's answers on them (attempts
+left, the penalty on the next attempt, cooldown, time left, lateness, feedback, reveal, and why a graded
+attempt is refused now). The service layer enforces with it; the pages and the API show the same object,
+so what a learner is told is what is enforced."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from courses import selectors as course_selectors
+from courses.models import CourseQuiz
+from courses.policy import Policy
+from quiz.models import Item
+from quiz.selectors import FREE_STATUSES
+
+from .models import Submission
+
+
+@dataclass(frozen=True)
+class Standing:
+    course_quiz: CourseQuiz
+    policy: Policy
+    staff: bool  # the course's instructors and TAs are not limited (they try their own quizzes out)
+    now: datetime
+    attempts: int  # graded attempts made (pending ones included: they are being graded)
+    passed: bool
+    last_attempt_at: datetime | None
+    started_at: datetime | None
+
+    @property
+    def course(self) -> Any:
+        return self.course_quiz.course
+
+    @property
+    def late(self) -> bool:
+        return self.policy.is_late(self.now)
+
+    @property
+    def attempts_left(self) -> int | None:
+        return None if self.staff else self.policy.attempts_left(self.attempts)
+
+    @property
+    def next_penalty(self) -> float:
+        """Percent off the next graded attempt (attempt and late penalties)."""
+        if self.staff:
+            return 0.0
+        return self.policy.penalty(self.attempts + 1, self.late)
+
+    @property
+    def cooldown_left(self) -> timedelta:
+        if self.staff or not self.policy.cooldown or self.last_attempt_at is None:
+            return timedelta(0)
+        return max(timedelta(0), self.last_attempt_at + self.policy.cooldown - self.now)
+
+    @property
+    def time_left(self) -> timedelta | None:
+        return None if self.staff else self.policy.time_left(self.started_at, self.now)
+
+    @property
+    def feedback(self) -> str:
+        return "full" if self.staff else self.policy.feedback_shown(self.now)
+
+    @property
+    def revealed(self) -> bool:
+        return self.staff or self.policy.revealed(passed=self.passed, attempts=self.attempts, now=self.now)
+
+    def refusal(self, *, counted: bool = True) -> str | None:
+        """Why a new graded attempt is not accepted now, or None. counted=False: an answer that costs no
+        attempt (a syntax error, the unchanged starter), which only the quiz's dates and time limit stop."""
+        if self.staff:
+            return None
+        policy = self.policy
+        if not policy.is_open(self.now):
+            return f"this quiz opens on {_when(policy.opens_at)}"
+        if self.late and policy.late == CourseQuiz.Late.REFUSE:
+            return f"the due date ({_when(policy.due_at)}) has passed; this quiz takes no late work"
+        if self.time_left is not None and not self.time_left:
+            return f"your {_minutes(policy.time_limit)} time limit for this quiz is over"
+        if not counted:
+            return None
+        if self.attempts_left == 0:
+            return (f"you have used all {policy.max_attempts} graded attempt{'s' if policy.max_attempts != 1 else ''}"
+                    " at this item")
+        if self.cooldown_left:
+            seconds = int(self.cooldown_left.total_seconds()) + 1
+            return (f"wait {seconds} s before your next graded attempt (this course allows one every "
+                    f"{int(policy.cooldown.total_seconds())} s)")
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the learner is shown (the API's `policy` object)."""
+        policy = self.policy
+        return {
+            "course": self.course.slug,
+            "opens_at": policy.opens_at, "due_at": policy.due_at, "late": self.late,
+            "late_work": policy.late, "late_penalty": policy.late_penalty,
+            "max_attempts": None if self.staff else policy.max_attempts,
+            "attempts": self.attempts, "attempts_left": self.attempts_left,
+            "next_penalty": self.next_penalty, "penalties": list(policy.penalties),
+            "cooldown_seconds": int(policy.cooldown.total_seconds()),
+            "cooldown_left_seconds": int(self.cooldown_left.total_seconds()),
+            "time_limit_minutes": int(policy.time_limit.total_seconds() // 60) if policy.time_limit else None,
+            "time_left_seconds": int(self.time_left.total_seconds()) if self.time_left is not None else None,
+            "score_counts": policy.score_counts, "feedback": self.feedback, "reveal": policy.reveal,
+            "refusal": self.refusal(),
+        }
+
+
+def _when(moment: datetime | None) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "?"
+
+
+def _minutes(limit: timedelta | None) -> str:
+    return f"{int(limit.total_seconds() // 60)}-minute" if limit else ""
+
+
+def standing_of(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime | None = None) -> Standing:
+    """Read the facts of one learner on one item of one course quiz (three small queries)."""
+    now = now or timezone.now()
+    counted = Submission.objects.filter(user=user, course_id=course_quiz.course_id, item=item,
+                                        attempt__isnull=False).exclude(status__in=FREE_STATUSES)
+    facts = counted.aggregate(attempts=Count("id"), last=Max("created_at"),
+                              passed=Count("id", filter=Q(status=Submission.Status.PASSED)))
+    return Standing(
+        course_quiz=course_quiz, policy=Policy.of(course_quiz, item),
+        staff=course_selectors.is_course_staff(user=user, course_id=course_quiz.course_id), now=now,
+        attempts=facts["attempts"], passed=facts["passed"] > 0, last_attempt_at=facts["last"],
+        started_at=course_selectors.quiz_started_at(course_quiz=course_quiz, user=user),
+    )
+

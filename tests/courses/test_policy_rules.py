@@ -1,0 +1,277 @@
+"""Every assessment rule of a course quiz, enforced in the service layer: through the API and through the
+site, with the message the learner gets and nothing stored when refused."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from courses.models import QuizStart
+from grader.models import Submission
+from grader.scores import item_scores, quiz_score
+from quiz.models import Item
+
+pytestmark = pytest.mark.django_db
+
+CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 2 + 3 * x + 1).backward()\n"
+
+
+def set_policy(course_quiz, **fields) -> None:  # type: ignore[no-untyped-def]
+    for name, value in fields.items():
+        setattr(course_quiz, name, value)
+    course_quiz.full_clean()
+    course_quiz.save()
+
+
+def choose(api, text: str):  # type: ignore[no-untyped-def]
+    choice = Item.objects.get(slug="pick").choices.get(text=text)
+    return api.post("/api/v1/submissions/", {"item": "pick", "choices": [choice.pk], "course": "ml101"}, format="json")
+
+
+def send_code(api, code: str):  # type: ignore[no-untyped-def]
+    return api.post("/api/v1/submissions/", {"item": "poly", "code": code}, format="json")
+
+
+def refusal(response) -> str:  # type: ignore[no-untyped-def]
+    assert response.status_code == 400, response.content
+    fields = response.json()["error"]["fields"]
+    return " ".join(str(m) for messages in fields.values() for m in messages)
+
+
+# -- attempts and penalties --------------------------------------------------------------------------------------
+
+
+def test_attempts_run_out_and_the_next_is_refused_with_nothing_stored(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, max_attempts=2)
+    assert send_code(api, CODE).status_code == 202
+    body = api.get("/api/v1/items/poly/").json()
+    assert body["policy"]["attempts_left"] == 1 and body["policy"]["refusal"] is None
+    assert send_code(api, CODE + "# again\n").status_code == 202
+    before = Submission.objects.count()
+    message = refusal(send_code(api, CODE + "# third\n"))
+    assert message == "you have used all 2 graded attempts at this item"
+    assert Submission.objects.count() == before
+    assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 0
+
+
+def test_the_items_default_limits_attempts_when_the_course_sets_none(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    Item.objects.filter(slug="poly").update(max_attempts=1)
+    assert send_code(api, CODE).status_code == 202
+    assert "all 1 graded attempt at" in refusal(send_code(api, CODE + "# again\n"))
+    set_policy(course_quiz, max_attempts=3)  # the course's setting wins
+    assert send_code(api, CODE + "# again\n").status_code == 202
+
+
+def test_the_penalty_regime_takes_its_percent_off_each_attempt(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, penalties="0, 10, 20, 50")
+    answers = ["Wrong", "Also wrong", "Wrong too", "Right"]
+    rows = [choose(api, text).json() for text in answers]
+    assert [r["attempt"] for r in rows] == [1, 2, 3, 4]
+    assert [r["penalty"] for r in rows] == [0, 10, 20, 50]
+    assert rows[-1]["score"] == 1.0 and rows[-1]["final_score"] == 0.5 and rows[-1]["status"] == "passed"
+    assert api.get("/api/v1/items/pick/").json()["policy"]["next_penalty"] == 50  # the last one repeats
+
+
+def test_best_or_last_attempt_counts_as_the_course_says(api, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+    choose(api, "Right")
+    choose(api, "Wrong")
+    pick = Item.objects.get(slug="pick")
+    assert item_scores(user_id=student.pk, course_quiz=course_quiz)[pick.pk].score == 1.0
+    set_policy(course_quiz, score_counts="last")
+    assert item_scores(user_id=student.pk, course_quiz=course_quiz)[pick.pk].score == 0.0
+    assert quiz_score(user_id=student.pk, course_quiz=course_quiz) == 0.0
+
+
+def test_a_cooldown_spaces_graded_attempts(api, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, cooldown_seconds=60)
+    assert send_code(api, CODE).status_code == 202
+    message = refusal(send_code(api, CODE + "# quick\n"))
+    assert message.startswith("wait ") and "this course allows one every 60 s" in message
+    Submission.objects.filter(user=student).update(created_at=timezone.now() - timedelta(seconds=61))
+    assert send_code(api, CODE + "# quick\n").status_code == 202
+
+
+# -- what costs nothing ------------------------------------------------------------------------------------------
+
+
+def test_a_repeat_of_an_earlier_answer_is_refused_and_costs_nothing(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, max_attempts=2)
+    assert send_code(api, CODE).status_code == 202
+    message = refusal(send_code(api, CODE + "   \n"))  # trailing blanks make no new answer
+    assert "you already sent this exact answer (attempt 1)" in message
+    assert choose(api, "Wrong").status_code == 201
+    assert "you already sent this exact answer" in refusal(choose(api, "Wrong"))
+    assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 1
+
+
+def test_syntax_errors_and_the_unchanged_starter_cost_no_attempt(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, max_attempts=1, penalties="0, 50")
+    for code in ("x = (", "import torch\n# TODO\n", "def f(:\n"):
+        response = send_code(api, code)
+        assert response.status_code == 202, response.content
+    assert set(Submission.objects.values_list("attempt", flat=True)) == {None}
+    assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 1
+    assert send_code(api, CODE).status_code == 202
+    assert Submission.objects.get(code=CODE).attempt == 1 and Submission.objects.get(code=CODE).penalty == 0
+
+
+def test_check_syntax_costs_nothing_and_says_what_is_wrong(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    bad = api.post("/api/v1/precheck/", {"code": "x = (\n"}, format="json").json()
+    assert bad["ok"] is False and bad["line"] == 1 and bad["message"].startswith("SyntaxError")
+    refused = api.post("/api/v1/precheck/", {"code": "x = ().__class__\n"}, format="json").json()
+    assert refused["ok"] is False and "private attribute" in refused["message"]
+    fine = api.post("/api/v1/precheck/", {"code": CODE}, format="json").json()
+    assert fine == {"ok": True, "message": "The syntax is fine. Checking it cost no attempt.", "line": None}
+    assert not Submission.objects.exists()
+
+
+# -- dates and time ----------------------------------------------------------------------------------------------
+
+
+def test_a_quiz_that_has_not_opened_is_hidden_and_refuses_work(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, opens_at=timezone.now() + timedelta(days=1))
+    assert api.get("/api/v1/quizzes/").json() == []
+    assert api.get("/api/v1/items/").json() == []
+    assert "opens on" in api.get("/api/v1/items/poly/").json()["error"]["message"]
+    assert "opens on" in refusal(send_code(api, CODE))
+    assert site.get("/items/poly/").status_code == 404
+    assert "Week 1" not in site.get("/").content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_late_work_is_refused_or_penalised_as_the_course_says(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, due_at=timezone.now() - timedelta(minutes=1))
+    message = refusal(choose(api, "Right"))
+    assert "has passed; this quiz takes no late work" in message
+    set_policy(course_quiz, late="penalty", late_penalty=25, penalties="0, 10")
+    first = choose(api, "Wrong").json()
+    second = choose(api, "Right").json()
+    assert first["late"] and first["penalty"] == 25
+    assert second["penalty"] == 35 and second["final_score"] == 0.65  # attempt and late penalties add up
+    assert api.get("/api/v1/items/pick/").json()["policy"]["late"] is True
+
+
+def test_the_time_limit_counts_from_the_learners_start(api, site, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, time_limit_minutes=30)
+    assert not QuizStart.objects.exists()
+    site.get("/items/poly/")  # opening the quiz starts the clock
+    start = QuizStart.objects.get(user=student)
+    body = api.get("/api/v1/items/poly/").json()
+    assert 29 * 60 <= body["policy"]["time_left_seconds"] <= 30 * 60
+    assert send_code(api, CODE).status_code == 202
+    QuizStart.objects.filter(pk=start.pk).update(started_at=timezone.now() - timedelta(minutes=31))
+    assert refusal(send_code(api, CODE + "# late\n")) == "your 30-minute time limit for this quiz is over"
+
+
+# -- feedback and reveal -----------------------------------------------------------------------------------------
+
+
+def test_pass_fail_feedback_shows_the_verdict_without_the_checks(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, feedback="pass_fail")
+    body = choose(api, "Wrong").json()
+    assert body["status"] == "failed" and body["feedback"] == "pass_fail" and body["checks"] == []
+
+
+def test_feedback_held_back_until_the_due_date(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, feedback="after_due", due_at=timezone.now() + timedelta(days=1))
+    body = choose(api, "Right").json()
+    assert body["status"] == "graded" and body["score"] is None and body["final_score"] is None
+    assert body["checks"] == [] and body["feedback"] == "hidden"
+    page = site.get(f"/items/pick/?course=ml101&attempt={body['id']}").content.decode()
+    assert "Handed in: feedback after the due date" in page and "Correct." not in page
+    set_policy(course_quiz, due_at=timezone.now() - timedelta(minutes=1), late="penalty")
+    after = api.get(body["url"]).json()
+    assert after["status"] == "passed" and after["score"] == 1.0 and after["feedback"] == "full"
+
+
+def test_the_solution_reveals_after_n_distinct_gradable_attempts(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, reveal="after_attempts", reveal_attempts=2)
+    send_code(api, "x = (")  # a syntax error is not an attempt
+    send_code(api, CODE + "# one\n")
+    refusal(send_code(api, CODE + "# one\n"))  # nor is a repeat
+    assert api.get("/api/v1/items/poly/").json()["solution"] is None
+    send_code(api, CODE + "# two\n")
+    assert "reference-marker" in api.get("/api/v1/items/poly/").json()["solution"]
+
+
+def test_the_solution_reveals_only_after_the_due_date_when_the_course_says_so(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, reveal="after_due", due_at=timezone.now() + timedelta(hours=1))
+    choose(api, "Right")  # passing is not enough
+    assert api.get("/api/v1/items/pick/").json()["explanation"] is None
+    set_policy(course_quiz, due_at=timezone.now() - timedelta(minutes=1))
+    assert api.get("/api/v1/items/pick/").json()["explanation"] == "The first one."
+
+
+def test_unchanged_starters_sent_fast_unlock_nothing(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    """The issue's own attack: three unchanged starters in a row revealed the solution."""
+    for _ in range(3):
+        send_code(api, "import torch\n# TODO\n")
+    assert api.get("/api/v1/items/poly/").json()["solution"] is None
+
+
+# -- the same rules through the site -----------------------------------------------------------------------------
+
+
+def test_the_site_shows_what_applies_and_refuses_what_the_api_refuses(site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, max_attempts=1, penalties="0, 10", due_at=timezone.now() + timedelta(days=2))
+    page = site.get("/items/pick/").content.decode()
+    assert 'id="policy-attempts-left">1 of 1<' in page and "Machine learning 101" in page and 'id="policy-due"' in page
+    wrong = Item.objects.get(slug="pick").choices.get(text="Wrong").pk
+    right = Item.objects.get(slug="pick").choices.get(text="Right").pk
+    assert site.post("/items/pick/?course=ml101", {"choices": [str(wrong)]}).status_code == 302
+    response = site.post("/items/pick/?course=ml101", {"choices": [str(right)]})
+    assert response.status_code == 400
+    assert "You have used all 1 graded attempt at this item" in response.content.decode()
+    assert Submission.objects.count() == 1
+    page = site.get("/items/pick/?course=ml101").content.decode()
+    assert 'id="policy-attempts-left">0 of 1<' in page and 'id="policy-refusal"' in page
+
+
+def test_the_sites_check_syntax_button_costs_nothing(site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    response = site.post("/items/poly/precheck/?course=ml101", {"code": "x = (\n"})
+    assert response.status_code == 400 and "SyntaxError" in response.content.decode()
+    response = site.post("/items/poly/precheck/?course=ml101", {"code": CODE})
+    assert response.status_code == 200 and "The syntax is fine" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_code_the_screen_refuses_costs_no_attempt_and_a_failed_grading_can_be_sent_again(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, max_attempts=1)
+    assert send_code(api, "x = ().__class__\n").status_code == 202
+    assert Submission.objects.get().attempt is None
+    assert send_code(api, CODE).status_code == 202
+    Submission.objects.filter(code=CODE).update(status="internal_error")  # the grader failed, not the learner
+    assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 1
+    assert send_code(api, CODE).status_code == 202  # the same code again: it was never graded
+
+
+@pytest.mark.parametrize("policy, prepare, expected", [
+    ({"opens_at": "future"}, None, "opens on"),
+    ({"due_at": "past"}, None, "has passed; this quiz takes no late work"),
+    ({"max_attempts": 1}, "one attempt", "you have used all 1 graded attempt at this item"),
+    ({"cooldown_seconds": 600}, "one attempt", "this course allows one every 600 s"),
+    ({"time_limit_minutes": 5}, "started long ago", "your 5-minute time limit for this quiz is over"),
+])
+def test_every_refusing_rule_says_the_same_on_the_site_and_in_the_api(  # type: ignore[no-untyped-def]
+        api, site, course_quiz, student, policy, prepare, expected) -> None:
+    now = timezone.now()
+    values = {k: now + timedelta(days=1) if v == "future" else now - timedelta(days=1) if v == "past" else v
+              for k, v in policy.items()}
+    set_policy(course_quiz, **values)
+    if prepare == "one attempt":
+        assert choose(api, "Wrong").status_code == 201
+    if prepare == "started long ago":
+        QuizStart.objects.create(course_quiz=course_quiz, user=student)
+        QuizStart.objects.update(started_at=now - timedelta(minutes=6))
+    before = Submission.objects.count()
+    assert expected in refusal(choose(api, "Right"))
+    right = Item.objects.get(slug="pick").choices.get(text="Right").pk
+    response = site.post("/items/pick/?course=ml101", {"choices": [str(right)]})
+    page = response.content.decode()
+    if "opens on" in expected:  # a quiz not open yet is not there for the learner at all
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 400
+        assert expected in page or (expected[0].upper() + expected[1:]) in page  # a message starts with a capital
+    assert Submission.objects.count() == before
