@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz/", healthz, name="healthz"),
+    path("lti/", include("lti.urls")),
     path("", include(("quiz.urls", "quiz"))),
     re_path(r"^api/", not_found),  # JSON 404s under /api/, in DEBUG too
 ]

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "quiz",
     "courses",
     "grader",
+    "lti_tool",  # django-lti: LTI platform registrations, deployments, signing keys
+    "lti",
 ]
 
 MIDDLEWARE = [
