@@ -57,7 +57,8 @@ IMPORT_PERMISSIONS = tuple(f"quiz.{action}_{model}" for model in ("quiz", "item"
 # Content-format paths of an item's fields, as ContentError names them, to form fields.
 FORM_FIELD_OF_PATH = {
     "slug": "slug", "kind": "kind", "title": "title", "prompt": "prompt", "explanation": "explanation",
-    "hints": "hints", "tags": "tags", "reveal_after_attempts": "reveal_after_attempts", "starter": "starter_code",
+    "hints": "hints", "tags": "tags", "reveal_after_attempts": "reveal_after_attempts", "max_attempts": "max_attempts",
+    "starter": "starter_code",
     "setup": "setup_code", "hidden_setup": "hidden_setup_code", "solution": "solution_code", "params": "params",
     "params_per_attempt": "params_per_attempt", "hidden_rerun": "hidden_rerun", "reveal_expected": "reveal_expected",
     "limits.time_seconds": "time_limit_seconds", "limits.memory_mb": "memory_limit_mb", "multiple": "multiple",
@@ -523,7 +524,7 @@ class ItemAdmin(admin.ModelAdmin):
                        "version", "submissions_link", "statistics")
     fieldsets = (
         (None, {"fields": ("quiz", "slug", "kind", "title", "order", "archived")}),
-        ("Text", {"fields": ("prompt", "explanation", "hints", "tags", "reveal_after_attempts")}),
+        ("Text", {"fields": ("prompt", "explanation", "hints", "tags", "reveal_after_attempts", "max_attempts")}),
         ("Code items", {"classes": ("kind-code",), "fields": (
             "starter_code", "setup_code", "hidden_setup_code", "solution_code", "params",
             ("params_per_attempt", "hidden_rerun"), "reveal_expected", ("time_limit_seconds", "memory_limit_mb"),

@@ -55,6 +55,8 @@ def item_document(item: Item, *, checks: Sequence[Check], choices: Sequence[Choi
         doc["tags"] = item.tags
     if item.reveal_after_attempts != DEFAULT_REVEAL_AFTER:
         doc["reveal_after_attempts"] = item.reveal_after_attempts
+    if item.max_attempts is not None:
+        doc["max_attempts"] = item.max_attempts
     if item.kind == Item.Kind.CODE:
         if item.starter_code:
             doc["starter"] = item.starter_code

@@ -83,6 +83,7 @@ class ItemSpec:
     hints: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     reveal_after_attempts: int = DEFAULT_REVEAL_AFTER
+    max_attempts: int | None = None  # the default for the courses that run the item (None: unlimited)
     starter: str = ""
     setup: str = ""
     hidden_setup: str = ""
@@ -164,7 +165,8 @@ def _python(reader: _Reader, key: str, source: str, mode: str) -> None:
         reader.fail(key, f"is not valid Python: {exc.msg} (line {exc.lineno})")
 
 
-ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts"}
+ITEM_KEYS = {"slug", "kind", "title", "prompt", "explanation", "hints", "tags", "reveal_after_attempts",
+             "max_attempts"}
 CODE_KEYS = {"starter", "setup", "hidden_setup", "solution", "reveal_expected", "limits", "checks", "params",
              "params_per_attempt", "hidden_rerun"}
 TEMPLATED = ("prompt", "starter", "setup", "solution")  # the fields that may use {{ name }} (and the hints)
@@ -262,9 +264,12 @@ def _item(data: Any, file: str, index: int) -> ItemSpec:
         slug=slug, kind=kind, title=r.text("title", allow_empty=False), prompt=r.text("prompt", allow_empty=False),
         explanation=r.text("explanation", ""), hints=r.str_list("hints"), tags=r.str_list("tags"),
         reveal_after_attempts=r.get("reveal_after_attempts", int, DEFAULT_REVEAL_AFTER),
+        max_attempts=r.get("max_attempts", int, None),
     )
     if spec.reveal_after_attempts < 0:
         r.fail("reveal_after_attempts", "must not be negative")
+    if spec.max_attempts is not None and spec.max_attempts < 1:
+        r.fail("max_attempts", "must be at least 1 (leave it out for unlimited attempts)")
     if kind == "code":
         spec.starter = r.text("starter", "")
         spec.setup = r.text("setup", "")

@@ -47,7 +47,8 @@ def _item_fields(quiz: Quiz, spec: ItemSpec, order: int) -> dict[str, Any]:
     return {
         "quiz": quiz, "kind": spec.kind, "title": spec.title, "prompt": spec.prompt,
         "explanation": spec.explanation, "order": order, "hints": spec.hints, "tags": spec.tags,
-        "reveal_after_attempts": spec.reveal_after_attempts, "starter_code": spec.starter,
+        "reveal_after_attempts": spec.reveal_after_attempts, "max_attempts": spec.max_attempts,
+        "starter_code": spec.starter,
         "setup_code": spec.setup, "hidden_setup_code": spec.hidden_setup, "solution_code": spec.solution,
         "params": spec.params, "params_per_attempt": spec.params_per_attempt, "hidden_rerun": spec.hidden_rerun, "reveal_expected": spec.reveal_expected,
         "time_limit_seconds": spec.time_seconds, "memory_limit_mb": spec.memory_mb, "multiple": spec.multiple,

@@ -131,7 +131,7 @@ def test_a_bad_file_is_one_line_and_loads_nothing(instructor_client, quiz) -> No
     assert response.status_code == 200 and not response.redirect_chain
     assert response.context["form"].errors["file"] == [
         "autograd-basics.yaml: item 'grad-of-polynomial': field 'colour': unknown key (allowed: checks, explanation, "
-        "hidden_rerun, hidden_setup, hints, kind, limits, params, params_per_attempt, prompt, reveal_after_attempts, "
+        "hidden_rerun, hidden_setup, hints, kind, limits, max_attempts, params, params_per_attempt, prompt, reveal_after_attempts, "
         "reveal_expected, setup, slug, solution, starter, tags, title)"]
     assert "The file was not loaded; nothing was changed." in response.content.decode()
     assert state() == before

@@ -11,6 +11,7 @@ from courses.models import QuizStart
 from grader.models import Submission
 from grader.scores import item_scores, quiz_score
 from quiz.models import Item
+from tests.factories import QuizFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +276,19 @@ def test_every_refusing_rule_says_the_same_on_the_site_and_in_the_api(  # type: 
         assert response.status_code == 400
         assert expected in page or (expected[0].upper() + expected[1:]) in page  # a message starts with a capital
     assert Submission.objects.count() == before
+
+
+def test_an_items_attempt_default_round_trips_through_the_content_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from quiz.content_export import item_document
+    from quiz.content_format import ContentError, load_paths
+
+    item = Item.objects.create(quiz=QuizFactory(), slug="limited", kind="choice", title="t", prompt="p",
+                               max_attempts=2)
+    assert item_document(item, checks=[], choices=[])["max_attempts"] == 2
+    path = tmp_path / "q.yaml"
+    path.write_text("slug: q\ntitle: Q\nitems:\n  - {slug: c, kind: choice, title: T, prompt: P, max_attempts: 0,\n"
+                    "     choices: [{text: a, correct: true}]}\n")
+    with pytest.raises(ContentError, match="max_attempts.*at least 1"):
+        load_paths([path])
+    path.write_text(path.read_text().replace("max_attempts: 0", "max_attempts: 4"))
+    assert load_paths([path])[0].items[0].max_attempts == 4
