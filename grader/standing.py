@@ -16,7 +16,7 @@ from courses import selectors as course_selectors
 from courses.models import CourseQuiz
 from courses.policy import Policy
 from quiz.models import Item
-from quiz.selectors import FREE_STATUSES
+from quiz.selectors import FREE_STATUSES, ItemProgress, item_progress
 
 from .models import Submission
 
@@ -67,7 +67,9 @@ class Standing:
 
     @property
     def revealed(self) -> bool:
-        return self.staff or self.policy.revealed(passed=self.passed, attempts=self.attempts, now=self.now)
+        # While feedback is held back, passing must not show through an unlocked solution.
+        passed = self.passed and self.feedback != "hidden"
+        return self.staff or self.policy.revealed(passed=passed, attempts=self.attempts, now=self.now)
 
     def refusal(self, *, counted: bool = True) -> str | None:
         """Why a new graded attempt is not accepted now, or None. counted=False: an answer that costs no
@@ -117,6 +119,19 @@ def _when(moment: datetime | None) -> str:
 
 def _minutes(limit: timedelta | None) -> str:
     return f"{int(limit.total_seconds() // 60)}-minute" if limit else ""
+
+
+def course_progress(*, user: Any, items: list[Item], course_quiz: CourseQuiz,
+                    now: datetime | None = None) -> dict[int, ItemProgress]:
+    """A learner's progress on a course quiz's items, as the course lets them see it: while feedback is held
+    back until the due date, how many attempts they made, but neither scores nor passes."""
+    progress = item_progress(user=user, items=items, course_id=course_quiz.course_id)
+    held_back = (course_quiz.feedback == CourseQuiz.Feedback.AFTER_DUE
+                 and not (course_quiz.due_at is not None and (now or timezone.now()) > course_quiz.due_at)
+                 and not course_selectors.is_course_staff(user=user, course_id=course_quiz.course_id))
+    if held_back:
+        return {pk: ItemProgress(attempts=p.attempts) for pk, p in progress.items()}
+    return progress
 
 
 def standing_of(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime | None = None) -> Standing:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from config.api_docs import errors
 from courses import selectors as course_selectors
 from courses.models import CourseQuiz
-from grader.standing import Standing, standing_of
+from grader.standing import Standing, course_progress, standing_of
 
 from . import selectors, variants
 from .markdown import render
@@ -132,7 +132,7 @@ def item_in_course(request: Request | Any, item: Item, course: str | None) -> di
 
 
 def _item_data_in(user: Any, course_quiz: CourseQuiz, items: list[Item]) -> list[dict[str, Any]]:
-    progress = selectors.item_progress(user=user, items=items, course_id=course_quiz.course_id)
+    progress = course_progress(user=user, items=items, course_quiz=course_quiz)
     return [item_data(item, user, standing_of(user=user, item=item, course_quiz=course_quiz), progress[item.pk])
             for item in items]
 

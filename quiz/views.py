@@ -31,7 +31,7 @@ from grader import selectors as grader_selectors
 from grader import services as grader_services
 from grader.apis import SubmissionRateThrottle, submission_data
 from grader.models import Submission
-from grader.standing import standing_of
+from grader.standing import course_progress, standing_of
 
 from . import selectors
 from .apis import item_data
@@ -76,7 +76,7 @@ def quiz_list(request: HttpRequest) -> HttpResponse:
             else course_selectors.public_course_quizzes())
     for course_quiz in rows.order_by("course__title", "course__slug", "order"):
         items = list(selectors.item_list(quiz_slug=course_quiz.quiz.slug))
-        progress = selectors.item_progress(user=request.user, items=items, course_id=course_quiz.course_id)
+        progress = course_progress(user=request.user, items=items, course_quiz=course_quiz)
         if not groups or groups[-1]["course"].pk != course_quiz.course_id:
             groups.append({"course": course_quiz.course, "rows": []})
         groups[-1]["rows"].append(_quiz_progress(request.user, course_quiz, items, progress))
@@ -119,7 +119,7 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
     quiz = selectors.quiz_get(slug=slug)
     course_quiz = _course_quiz_or_404(request, quiz=quiz)
     items = list(selectors.item_list(quiz_slug=quiz.slug))
-    progress = selectors.item_progress(user=request.user, items=items, course_id=course_quiz.course_id)
+    progress = course_progress(user=request.user, items=items, course_quiz=course_quiz)
     rows = [{"item": item, "progress": progress[item.pk], "number": n} for n, item in enumerate(items, 1)]
     summary = _quiz_progress(request.user, course_quiz, items, progress)
     standing = standing_of(user=request.user, item=items[0], course_quiz=course_quiz) if items else None
@@ -195,7 +195,7 @@ def _item_page(request: HttpRequest, item: Item, course_quiz: CourseQuiz, *, att
                form_error: str = "", posted: AnswerForm | None = None, status: int = 200,
                precheck_message: str = "") -> HttpResponse:
     course = course_quiz.course
-    progress = selectors.item_progress(user=request.user, items=[item], course_id=course.pk)[item.pk]
+    progress = course_progress(user=request.user, items=[item], course_quiz=course_quiz)[item.pk]
     standing = standing_of(user=request.user, item=item, course_quiz=course_quiz)
     data = item_data(item, request.user, standing, progress)
     siblings = list(selectors.item_list(quiz_slug=item.quiz.slug))

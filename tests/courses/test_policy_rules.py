@@ -286,9 +286,21 @@ def test_an_items_attempt_default_round_trips_through_the_content_format(tmp_pat
                                max_attempts=2)
     assert item_document(item, checks=[], choices=[])["max_attempts"] == 2
     path = tmp_path / "q.yaml"
-    path.write_text("slug: q\ntitle: Q\nitems:\n  - {slug: c, kind: choice, title: T, prompt: P, max_attempts: 0,\n"
-                    "     choices: [{text: a, correct: true}]}\n")
+    path.write_text("quiz: {slug: q, title: Q}\nitems:\n  - {slug: c, kind: choice, title: T, prompt: P, max_attempts: 0,\n"
+                    "     choices: [{text: a, correct: true}, {text: b}]}\n")
     with pytest.raises(ContentError, match="max_attempts.*at least 1"):
         load_paths([path])
     path.write_text(path.read_text().replace("max_attempts: 0", "max_attempts: 4"))
     assert load_paths([path])[0].items[0].max_attempts == 4
+
+
+def test_held_back_feedback_shows_no_pass_or_score_anywhere(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+    set_policy(course_quiz, feedback="after_due", reveal="after_pass", due_at=timezone.now() + timedelta(days=1))
+    choose(api, "Right")
+    body = api.get("/api/v1/items/pick/").json()
+    assert body["progress"] == {"attempts": 1, "best_score": None, "passed": False, "revealed": False}
+    assert body["explanation"] is None  # passing must not show through an unlocked explanation
+    listing = site.get("/quizzes/week1/?course=ml101").content.decode()
+    assert "<strong>0</strong> of 2 passed" in listing and "Best 100%" not in listing
+    page = site.get("/items/pick/?course=ml101").content.decode()
+    assert 'id="progress-best">after the due date<' in page and "The first one." not in page
