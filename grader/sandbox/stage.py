@@ -16,6 +16,7 @@ before it reads anything.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 SUBMISSION = "<submission>"
@@ -24,6 +25,9 @@ TRACEBACK_FRAMES = 20
 # Prepared in advance: when the process is out of memory even these few strings could not be made.
 _UNPRINTABLE = "<unprintable>"
 _FALLBACK = ("MemoryError", "", "MemoryError", None)
+# Taken before any learner code runs (it could rebind the module's names; this thread runs its code anyway).
+_catch_warnings = warnings.catch_warnings
+_simplefilter = warnings.simplefilter
 
 PREFAULT = """
 import torch
@@ -113,9 +117,14 @@ def read_target(plan: tuple[Any, ...], namespace: dict[str, Any]) -> tuple[Any, 
     """
     kind, what, text = plan
     try:
-        if kind == "call":
-            return ("value", what())
-        value = eval(what, namespace)  # noqa: S307 - the item's own target expression
+        # The grader's own reads must not print into the learner's output (torch warns when .grad of a
+        # non-leaf is read: "<check>:1: UserWarning ..."); the learner's own warnings, raised while their
+        # code ran, are printed as usual.
+        with _catch_warnings():
+            _simplefilter("ignore")
+            if kind == "call":
+                return ("value", what())
+            value = eval(what, namespace)  # noqa: S307 - the item's own target expression
         return ("owner" if kind == "owner" else "value", value)
     except BaseException as exc:  # noqa: BLE001 - a property may raise anything
         return ("raised", exc, describe(exc, text, "<check>"))

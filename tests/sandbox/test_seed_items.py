@@ -464,3 +464,22 @@ def test_syntax_error_points_at_the_line(seed: SeedGrader) -> None:
     assert g.status == "error", describe(g)
     assert g.error_line is not None and g.error_line in (2, 3), describe(g)
     assert g.checks == []
+
+
+def test_the_graders_own_warnings_stay_out_of_the_learners_output(sandbox: Sandbox) -> None:
+    """Reading .grad of a non-leaf makes torch warn. When a check's expression reads it (on the learner's
+    thread), the warning is the grader's and must not show as the learner's output; when the learner's own
+    code reads it, the warning is theirs and is shown."""
+    checks = [Check(target="h.grad is None", compare="bool")]
+    solution = "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\n(h ** 2).sum().backward()\n"
+    reference = observe_reference(sandbox, solution=solution, setup="", checks=checks, limits=Limits())
+
+    def grade(code: str) -> Grade:
+        return grade_code(sandbox, code=code, setup="", checks=checks, reference=reference, limits=Limits(),
+                          reveal_expected=True)
+
+    quiet = grade(solution)
+    assert quiet.status == "passed" and quiet.stdout == ""
+    own = grade(solution + "print(h.grad)\n")
+    assert own.status == "passed" and "UserWarning" in own.stdout and "None" in own.stdout
+    assert "<check>" not in own.stdout and own.stdout.count("UserWarning") == 1
