@@ -35,13 +35,14 @@ from django.utils.safestring import SafeString
 
 from courses import selectors as course_selectors
 from grader.sandbox import CHECK_KINDS, describe
+from grader.services import reference_observations
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
 from .content_format import CHECK_FIELDS, ContentError
 from .models import Check, Choice, Item, Quiz
 from .references import (Reference, ReferenceProblem, item_reference_store, item_spec, quiz_items_renumber,
                          reference_run)
-from .services import GRADING_FIELDS, quiz_content_load
+from .services import GRADING_FIELDS, PROJECT_DIR, quiz_content_load
 from .widgets import CodeEditorWidget
 
 logger = logging.getLogger(__name__)
@@ -340,6 +341,16 @@ class QuizAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             _item_count=Count("items", filter=Q(items__archived=False)))
 
+    def save_model(self, request: HttpRequest, obj: Quiz, form: Any, change: bool) -> None:
+        if form.has_changed():
+            obj.edited_in_panel = True  # load_quizzes keeps the panel's title and description from now on
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        edited = [f.instance.pk for f in formset.forms if f.has_changed() and f.instance.pk]
+        Item.objects.filter(pk__in=edited).update(edited_in_panel=True)
+
     @admin.display(description="items", ordering="_item_count")
     def item_count(self, obj: Quiz) -> int:
         return obj._item_count  # type: ignore[attr-defined]
@@ -445,9 +456,8 @@ def yaml_response(quiz: Quiz) -> HttpResponse:
 
 
 def _import_quiz_file(form: QuizImportForm) -> list[str] | None:
-    """Load the uploaded file; the loader's report as lines, or None with the error on the form."""
-    from grader.services import reference_observations
-
+    """Load the uploaded file; the loader's report as lines, or None with the error on the form. An upload is
+    the panel's own edit: it replaces what is there, and load_quizzes keeps it afterwards."""
     upload = form.cleaned_data["file"]
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).name) or "upload.yaml"
     if not name.endswith((".yaml", ".yml")):
@@ -460,7 +470,7 @@ def _import_quiz_file(form: QuizImportForm) -> list[str] | None:
                 out.write(chunk)
         try:
             quizzes, report = quiz_content_load(paths=[file], runner=reference_observations,
-                                                recompute=form.cleaned_data["recompute"])
+                                                recompute=form.cleaned_data["recompute"], force=True, in_panel=True)
         except ContentError as exc:
             form.add_error("file", str(exc).replace(f"{folder}/", ""))
             return None
@@ -519,11 +529,11 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ("slug", "title", "prompt")
     list_select_related = ("quiz",)
     ordering = ("quiz__order", "quiz__slug", "order", "slug")
-    actions = ("validate_references", "regrade_submissions")
+    actions = ("validate_references", "regrade_submissions", "revert_to_file")
     readonly_fields = ("reference_values", "reference_state", "reference_fingerprint", "reference_computed_at",
-                       "version", "submissions_link", "statistics")
+                       "version", "submissions_link", "statistics", "source")
     fieldsets = (
-        (None, {"fields": ("quiz", "slug", "kind", "title", "order", "archived")}),
+        (None, {"fields": ("quiz", "slug", "kind", "title", "order", "archived", "source")}),
         ("Text", {"fields": ("prompt", "explanation", "hints", "tags", "reveal_after_attempts", "max_attempts")}),
         ("Code items", {"classes": ("kind-code",), "fields": (
             "starter_code", "setup_code", "hidden_setup_code", "solution_code", "params",
@@ -589,6 +599,10 @@ class ItemAdmin(admin.ModelAdmin):
             parts.append(f"most frequent error: {s.frequent_error[0]} ({s.frequent_error[1]}×)")
         return "; ".join(parts)
 
+    @admin.display(description="source")
+    def source(self, obj: Item) -> str:
+        return item_source_note(obj)
+
     @admin.display(description="submissions")
     def submissions_link(self, obj: Item) -> SafeString:
         if obj.pk is None:
@@ -614,6 +628,9 @@ class ItemAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: ItemForm, formsets: list[Any], change: bool) -> None:
         super().save_related(request, form, formsets, change)
         item = form.instance
+        if form.has_changed() or any(fs.has_changed() for fs in formsets) or not change:
+            # From now on the panel's version is the one that counts: load_quizzes keeps it (unless --force).
+            Item.objects.filter(pk=item.pk).update(edited_in_panel=True)
         # By value: a JSON field's bound form can report "changed" for the text of an unchanged value.
         changed = {name for name in set(form.changed_data) & GRADING_FIELDS
                    if form.cleaned_data.get(name) != form.initial.get(name)}
@@ -657,6 +674,11 @@ class ItemAdmin(admin.ModelAdmin):
 
         return regrade_started(request, items_regrade(items=queryset, requested_by=request.user))
 
+    @admin.action(description="Revert to file: load selected items again from their YAML files", permissions=["change"])
+    def revert_to_file(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        for line, level in items_revert_to_file(items=list(queryset)):
+            self.message_user(request, line, level)
+
     # ---- views
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -680,3 +702,38 @@ class ItemAdmin(admin.ModelAdmin):
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"can_view_statistics": request.user.has_perms(STATISTICS_PERMISSIONS), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
+
+
+def item_source_note(item: Item) -> str:
+    """Where the item's content lives, as the panel says it."""
+    if not item.source_file:
+        return "Made in the panel: no file holds it (export its quiz to keep it in version control)."
+    if item.edited_in_panel:
+        return (f"Edited here, differs from {item.source_file}: load_quizzes keeps this version. Export the quiz "
+                "to put it in the file, or use the action “Revert to file”.")
+    return f"From {item.source_file}, unchanged since it was loaded."
+
+
+def items_revert_to_file(*, items: list[Item]) -> list[tuple[str, int]]:
+    """Load each item again from the file it came from, dropping the panel's edits (messages, levels)."""
+    by_file: dict[str, list[str]] = {}
+    out: list[tuple[str, int]] = []
+    for item in items:
+        if not item.source_file:
+            out.append((f"{item.slug}: made in the panel, so there is no file to revert to.", messages.WARNING))
+        else:
+            by_file.setdefault(item.source_file, []).append(item.slug)
+    for source, slugs in by_file.items():
+        path = Path(source) if Path(source).is_absolute() else PROJECT_DIR / source
+        try:
+            _, report = quiz_content_load(paths=[path], runner=reference_observations, force=set(slugs))
+        except (ContentError, OSError) as exc:
+            out.append((f"{', '.join(slugs)}: could not load {source}: {exc}", messages.ERROR))
+            continue
+        missing = [s for s in slugs if s not in report.created + report.updated + report.unchanged]
+        reverted = [s for s in slugs if s not in missing]
+        if reverted:
+            out.append((f"Reverted to {source}: {', '.join(reverted)}.", messages.SUCCESS))
+        if missing:
+            out.append((f"{', '.join(missing)}: not in {source} any more; nothing reverted.", messages.WARNING))
+    return out

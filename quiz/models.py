@@ -12,6 +12,9 @@ class Quiz(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, help_text="Markdown")
     order = models.IntegerField(default=0)
+    edited_in_panel = models.BooleanField(default=False, editable=False,
+                                          help_text="Changed in the panel since its file was last loaded: "
+                                          "load_quizzes leaves it alone unless --force")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,6 +67,14 @@ class Item(models.Model):
     multiple = models.BooleanField(default=False, help_text="Several choices are correct")
 
     archived = models.BooleanField(default=False, help_text="Removed from its quiz but kept for its submissions")
+    # Where the content came from: the one source of truth is the file, until someone edits the item here.
+    source_file = models.CharField(max_length=500, blank=True, editable=False,
+                                   help_text="The YAML file it was last loaded from (empty: made in the panel)")
+    source_hash = models.CharField(max_length=64, blank=True, editable=False,
+                                   help_text="sha256 of its content in that file at the last load")
+    edited_in_panel = models.BooleanField(default=False, editable=False,
+                                          help_text="Changed (or created) in the panel since its last load: "
+                                          "load_quizzes leaves it alone unless --force")
     version = models.PositiveIntegerField(default=1, editable=False, help_text="Bumped whenever grading changes")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

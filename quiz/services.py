@@ -1,8 +1,10 @@
 """Writes for quiz content: loading YAML quizzes into the database."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from .models import Check, Choice, Item, Quiz
 from .references import ReferenceRunner, reference_fingerprint, reference_observe
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
+PROJECT_DIR = CONTENT_DIR.parents[1]
 
 
 @dataclass
@@ -29,6 +32,7 @@ class LoadReport:
     quizzes_changed: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)  # items whose reference solution was run
     warnings: list[str] = field(default_factory=list)  # e.g. a starter that already passes a check
+    conflicts: list[str] = field(default_factory=list)  # edited in the panel since the last load: kept as they are
 
     @property
     def changed(self) -> bool:
@@ -40,7 +44,8 @@ class LoadReport:
         parts = [f"{len(v)} {k}" for k, v in (("created", self.created), ("updated", self.updated),
                  ("unchanged", self.unchanged), ("archived", self.archived), ("deleted", self.deleted)) if v]
         quizzes = f"; quizzes changed: {', '.join(self.quizzes_changed)}" if self.quizzes_changed else ""
-        return "Items: " + ", ".join(parts) + quizzes + "."
+        kept = f"; {len(self.conflicts)} kept as edited in the panel" if self.conflicts else ""
+        return "Items: " + ", ".join(parts) + quizzes + kept + "."
 
 
 def _item_fields(quiz: Quiz, spec: ItemSpec, order: int) -> dict[str, Any]:
@@ -121,10 +126,28 @@ def _compute_references(quizzes: list[QuizSpec], runner: ReferenceRunner, recomp
     return results
 
 
+def source_label(file: str) -> str:
+    """A content file as items remember it: relative to the project when it lies inside it."""
+    path = Path(file).resolve()
+    return str(path.relative_to(PROJECT_DIR)) if path.is_relative_to(PROJECT_DIR) else str(path)
+
+
+def spec_hash(spec: ItemSpec) -> str:
+    """The item's content in its file, as one hash (what it was at load)."""
+    return hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()
+
+
 def quiz_content_load(*, paths: list[Path], runner: ReferenceRunner, recompute: bool = False,
                       progress: Callable[[str], None] = lambda _: None,
-                      starter_checker: StarterChecker | None = None) -> tuple[list[QuizSpec], LoadReport]:
+                      starter_checker: StarterChecker | None = None, force: bool | Collection[str] = False,
+                      in_panel: bool = False) -> tuple[list[QuizSpec], LoadReport]:
     """Upsert quizzes from YAML by slug; all or nothing.
+
+    The file is the source of truth until someone edits an item (or a quiz) in the panel: from then on
+    the panel's version is kept, and the load reports the conflict in report.conflicts; `force` (True,
+    or the slugs to take from the file) overwrites it. Items made in the panel are never archived by a
+    file that lacks them. `in_panel`: the load is the panel's own import (an instructor's upload), so
+    what it writes counts as edited in the panel.
 
     Expected values come from running each code item's reference solution through
     the sandbox (runner), reused while the solution, setup, targets and limits are
@@ -139,20 +162,46 @@ def quiz_content_load(*, paths: list[Path], runner: ReferenceRunner, recompute: 
     report = LoadReport()
     references = _compute_references(quizzes, runner, recompute, progress, report, starter_checker)
     now = timezone.now()
+    def forced(slug: str) -> bool:
+        return force is True or (not isinstance(force, bool) and slug in force)
+
     with transaction.atomic():
         for quiz_spec in quizzes:
             quiz, created = Quiz.objects.get_or_create(
                 slug=quiz_spec.slug,
                 defaults={"title": quiz_spec.title, "description": quiz_spec.description, "order": quiz_spec.order})
             quiz_values = {"title": quiz_spec.title, "description": quiz_spec.description, "order": quiz_spec.order}
-            if created or any(getattr(quiz, k) != v for k, v in quiz_values.items()):
+            differs = any(getattr(quiz, k) != v for k, v in quiz_values.items())
+            if differs and quiz.edited_in_panel and not forced(quiz.slug) and not in_panel:
+                report.conflicts.append(f"quiz {quiz.slug}: edited in the panel; kept (--force takes the file's)")
+            elif created or differs:
                 for k, v in quiz_values.items():
                     setattr(quiz, k, v)
+                quiz.edited_in_panel = in_panel
                 quiz.save()
                 report.quizzes_changed.append(quiz.slug)
+            elif quiz.edited_in_panel and not in_panel:  # the file says what the panel says: the file counts again
+                Quiz.objects.filter(pk=quiz.pk).update(edited_in_panel=False)
             for order, spec in enumerate(quiz_spec.items):
-                _upsert_item(quiz, spec, order, references.get(spec.slug), now, report)
+                reference = references.get(spec.slug)
+                existing = Item.objects.filter(slug=spec.slug).first()
+                if (existing is not None and existing.edited_in_panel and not forced(spec.slug) and not in_panel
+                        and not _matches(existing, quiz, spec, order, reference)):
+                    origin = f"since it was loaded from {existing.source_file}" if existing.source_file else "(made there)"
+                    report.conflicts.append(f"{spec.slug}: edited in the panel {origin}; kept (--force takes the "
+                                            "file's)")
+                    continue
+                item = _upsert_item(quiz, spec, order, reference, now, report)
+                if in_panel:  # an upload: what it changed is the panel's now; where it came from stays
+                    origin = {"edited_in_panel": True} if spec.slug in report.created + report.updated else {}
+                else:  # the file's version (the same as the panel's, when that was edited) is what counts
+                    origin = {"source_file": source_label(quiz_spec.file), "source_hash": spec_hash(spec),
+                              "edited_in_panel": False}
+                if any(getattr(item, k) != v for k, v in origin.items()):  # no version bump, no "updated"
+                    Item.objects.filter(pk=item.pk).update(**origin)
             gone = Item.objects.filter(quiz=quiz, archived=False).exclude(slug__in=[i.slug for i in quiz_spec.items])
+            if force is not True:  # what the panel made or changed is not the file's to remove
+                gone = gone.exclude(edited_in_panel=True)
             for item in gone:
                 if item.submissions.exists():
                     item.archived = True
@@ -164,9 +213,36 @@ def quiz_content_load(*, paths: list[Path], runner: ReferenceRunner, recompute: 
     return quizzes, report
 
 
+def _item_target(quiz: Quiz, spec: ItemSpec, order: int,
+                 reference: Reference | None) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the item's row, checks and choices must hold to match its spec."""
+    check_rows = []
+    if spec.kind == "code" and reference is not None:
+        _, observations, compares = reference
+        check_rows = [{
+            **{f: getattr(c, f) for f in CHECK_FIELDS}, "compare": compares[i], "compare_given": c.compare is not None,
+            "expected": observations[i],
+        } for i, c in enumerate(spec.checks)]
+    choice_rows = [{"text": c.text, "correct": c.correct, "feedback": c.feedback} for c in spec.choices]
+    return _item_fields(quiz, spec, order), check_rows, choice_rows
+
+
+def _rows_differ(model: type, item: Item, rows: list[dict[str, Any]]) -> bool:
+    existing = list(model.objects.filter(item=item).order_by("order"))
+    return len(existing) != len(rows) or any(
+        any(getattr(obj, k) != v for k, v in row.items()) for obj, row in zip(existing, rows, strict=True))
+
+
+def _matches(item: Item, quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | None) -> bool:
+    """The item in the database says what the spec says (its place in the quiz aside)."""
+    values, check_rows, choice_rows = _item_target(quiz, spec, order, reference)
+    return (all(getattr(item, k) == v for k, v in values.items() if k != "order")
+            and not _rows_differ(Check, item, check_rows) and not _rows_differ(Choice, item, choice_rows))
+
+
 def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | None,
-                 now: Any, report: LoadReport) -> None:
-    values = _item_fields(quiz, spec, order)
+                 now: Any, report: LoadReport) -> Item:
+    values, check_rows, choice_rows = _item_target(quiz, spec, order, reference)
     item = Item.objects.filter(slug=spec.slug).first()
     created = item is None
     if created:
@@ -175,17 +251,9 @@ def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | 
     for k in changed_fields:
         setattr(item, k, values[k])
     grading_changed = bool(set(changed_fields) & GRADING_FIELDS)
-    check_rows = []
-    if spec.kind == "code" and reference is not None:
-        fingerprint, observations, compares = reference
-        if item.reference_fingerprint != fingerprint:
-            item.reference_fingerprint, item.reference_computed_at = fingerprint, now
-            changed_fields.append("reference_fingerprint")
-        check_rows = [{
-            **{f: getattr(c, f) for f in CHECK_FIELDS}, "compare": compares[i], "compare_given": c.compare is not None,
-            "expected": observations[i],
-        } for i, c in enumerate(spec.checks)]
-    choice_rows = [{"text": c.text, "correct": c.correct, "feedback": c.feedback} for c in spec.choices]
+    if spec.kind == "code" and reference is not None and item.reference_fingerprint != reference[0]:
+        item.reference_fingerprint, item.reference_computed_at = reference[0], now
+        changed_fields.append("reference_fingerprint")
     grading_changed |= _sync_rows(Check, item, check_rows)
     grading_changed |= _sync_rows(Choice, item, choice_rows)
     if created:
@@ -198,6 +266,7 @@ def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | 
         report.unchanged.append(spec.slug)
     if changed_fields or grading_changed:
         item.save()
+    return item
 
 
 DEMO_USERS = (("learner", "learner", "learner-demo-pass"), ("instructor", "instructor", "instructor-demo-pass"))

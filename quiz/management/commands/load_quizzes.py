@@ -21,6 +21,8 @@ class Command(BaseCommand):
         "deleted, or archived when they have submissions. Reference solutions run through the sandbox to "
         "produce the expected values; starter code that already passes checks is reported as a warning. "
         "Any error loads nothing and is reported as one line naming the file, item and field. "
+        "Items and quizzes edited in the panel since their last load are kept and reported as conflicts "
+        "(--force overwrites them); items made in the panel are never archived by a file. "
         "A quiz that is in no course yet is assigned to the course given by --course (default: the install's "
         "default course); assignments made in the admin are never changed."
     )
@@ -29,6 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="*", type=Path, help="YAML files or folders (default: quiz/content/)")
         parser.add_argument("--recompute", action="store_true",
                             help="run every reference solution again, even when unchanged (e.g. after a torch upgrade)")
+        parser.add_argument("--force", action="store_true",
+                            help="also overwrite items and quizzes edited in the panel since their last load "
+                            "(without it they are kept and reported as conflicts)")
         parser.add_argument("--course", metavar="SLUG", default=None,
                             help="assign quizzes that are in no course yet to this course (default: the default "
                             "course); the course must exist")
@@ -40,7 +45,7 @@ class Command(BaseCommand):
         try:
             quizzes, report = quiz_content_load(
                 paths=paths, runner=reference_observations, recompute=options["recompute"],
-                progress=lambda line: self.stdout.write(line), starter_checker=starter_passing,
+                progress=lambda line: self.stdout.write(line), starter_checker=starter_passing, force=options["force"],
             )
         except ContentError as exc:
             raise CommandError(str(exc)) from None
@@ -53,6 +58,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {label}: {slug}")
         for warning in report.warnings:
             self.stdout.write(self.style.WARNING(f"  warning: {warning}"))
+        for conflict in report.conflicts:
+            self.stdout.write(self.style.WARNING(f"  conflict: {conflict}"))
         style = self.style.SUCCESS if report.changed else self.style.NOTICE
         self.stdout.write(style(report.summary(len(quizzes))))
 
