@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -232,8 +233,10 @@ class SubmissionAdmin(ReadOnlyAdmin):
     @admin.action(description="Regrade selected submissions (against the items as they are now)",
                   permissions=["regrade"])
     def regrade_selected(self, request: HttpRequest, queryset: QuerySet[Submission]) -> HttpResponse:
-        batch = regrading.submissions_regrade(submissions=queryset, requested_by=request.user,
-                                              label=f"{queryset.count()} selected submission(s)")
+        label = f"{queryset.count()} selected submission(s)"
+        if request.POST.get("confirm") != "yes":
+            return regrade_confirmation(request, queryset, label, self.model._meta)
+        batch = regrading.submissions_regrade(submissions=queryset, requested_by=request.user, label=label)
         return regrade_started(request, batch)
 
     def get_urls(self) -> list[URLPattern]:
@@ -354,6 +357,18 @@ class SubmissionGradingAdmin(ReadOnlyAdmin):
     @admin.display(description="error")
     def error_output(self, obj: SubmissionGrading) -> SafeString:
         return _pre(obj.error)
+
+
+def regrade_confirmation(request: HttpRequest, submissions: QuerySet[Submission], label: str,
+                         opts: Any) -> TemplateResponse:
+    """Before a regrade starts: how many submissions it will grade again (those being graded are left out)."""
+    graded = submissions.exclude(status__in=Submission.PENDING)
+    context = {
+        **admin.site.each_context(request), "opts": opts, "title": "Regrade submissions?", "label": label,
+        "count": graded.count(), "items": sorted(set(graded.values_list("item__slug", flat=True)))[:20],
+        "action": request.POST.get("action", ""), "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+    }
+    return TemplateResponse(request, "admin/grader/submission/regrade_confirm.html", context)
 
 
 def regrade_started(request: HttpRequest, batch: RegradeBatch) -> HttpResponse:

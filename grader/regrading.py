@@ -19,7 +19,9 @@ from django.utils import timezone
 from quiz.models import Item
 
 from .models import RegradeBatch, Submission, SubmissionGrading
-from .services import SubmissionRefused, choice_grade, submissions_enqueue
+from courses.policy import Policy
+
+from .services import SubmissionRefused, attempt_announce, choice_grade, submissions_enqueue
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -35,14 +37,16 @@ def _choice_regrade(submission: Submission, now: Any) -> None:
     item = submission.item
     try:
         grade = choice_grade(item=item, selected=submission.selected).grade
-        values = {"status": grade.status, "score": grade.score, "checks": grade.checks, "error": ""}
+        values = {"status": grade.status, "score": grade.score, "checks": grade.checks, "error": "",
+                  "final_score": Policy.final_score(grade.score, submission.penalty)}
     except SubmissionRefused as exc:  # its choices were deleted since
-        values = {"status": Status.REJECTED, "score": None, "checks": [],
+        values = {"status": Status.REJECTED, "score": None, "final_score": None, "checks": [],
                   "error": f"This answer cannot be graded against the item as it is now: {exc}."}
     Submission.objects.filter(pk=submission.pk).update(
         **values, stdout="", error_line=None, duration_ms=0, item_version=item.version, claim="",
         started_at=now, finished_at=now, queued_at=None,
     )
+    attempt_announce(submission)  # the course's gradebook and the LMS follow the new verdict
 
 
 def submissions_regrade(*, submissions: QuerySet[Submission], requested_by: Any,
@@ -68,7 +72,7 @@ def submissions_regrade(*, submissions: QuerySet[Submission], requested_by: Any,
             if submission.item.kind == Item.Kind.CHOICE:
                 _choice_regrade(submission, now)
         Submission.objects.filter(pk__in=code_ids).update(
-            status=Status.QUEUED, score=None, checks=[], stdout="", error="", error_line=None, duration_ms=None,
+            status=Status.QUEUED, score=None, final_score=None, checks=[], stdout="", error="", error_line=None, duration_ms=None,
             item_version=None, claim="", deliveries=0, started_at=None, finished_at=None, queued_at=now,
         )
         transaction.on_commit(lambda: submissions_enqueue(code_ids))
@@ -77,10 +81,16 @@ def submissions_regrade(*, submissions: QuerySet[Submission], requested_by: Any,
     return batch
 
 
-def items_regrade(*, items: QuerySet[Item], requested_by: Any) -> RegradeBatch:
-    """Regrade every submission of the given items against the items as they are now."""
+def items_label(items: QuerySet[Item]) -> str:
     slugs = sorted(items.values_list("slug", flat=True))
     more = f" and {len(slugs) - 5} more item(s)" if len(slugs) > 5 else ""
-    label = f"all submissions of {', '.join(slugs[:5])}{more}"
-    return submissions_regrade(submissions=Submission.objects.filter(item__in=items), requested_by=requested_by,
-                               label=label)
+    return f"all submissions of {', '.join(slugs[:5])}{more}"
+
+
+def items_regrade(*, items: QuerySet[Item], requested_by: Any,
+                  submissions: QuerySet[Submission] | None = None) -> RegradeBatch:
+    """Regrade every submission of the given items (among `submissions`, e.g. one course's) against the
+    items as they are now."""
+    scope = submissions if submissions is not None else Submission.objects.all()
+    return submissions_regrade(submissions=scope.filter(item__in=items), requested_by=requested_by,
+                               label=items_label(items))

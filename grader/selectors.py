@@ -99,6 +99,7 @@ class RegradeProgress:
     total: int
     finished: int
     statuses: dict[str, int] = field(default_factory=dict)  # verdicts of the finished ones
+    changed: int = 0  # finished ones whose verdict (status or score) is not the one they had
 
     @property
     def done(self) -> bool:
@@ -106,7 +107,7 @@ class RegradeProgress:
 
     def as_dict(self) -> dict[str, Any]:
         return {"batch": self.batch_id, "total": self.total, "finished": self.finished, "done": self.done,
-                "statuses": self.statuses}
+                "statuses": self.statuses, "changed": self.changed}
 
 
 def _batch_rows(batch: RegradeBatch) -> QuerySet[SubmissionGrading]:
@@ -117,14 +118,15 @@ def _batch_rows(batch: RegradeBatch) -> QuerySet[SubmissionGrading]:
 def regrade_progress(*, batch: RegradeBatch) -> RegradeProgress:
     """How many submissions of a batch have their new verdict (or were regraded again since)."""
     statuses: Counter[str] = Counter()
-    finished = 0
-    for row in _batch_rows(batch).values("superseded", "submission__status"):
+    finished = changed = 0
+    for row in _batch_rows(batch).values("superseded", "submission__status", "submission__score", "status", "score"):
         status = row["submission__status"]
         if row["superseded"] or status not in Submission.PENDING:
             finished += 1
             statuses["regraded again" if row["superseded"] else status] += 1
+            changed += not row["superseded"] and (status, row["submission__score"]) != (row["status"], row["score"])
     return RegradeProgress(batch_id=batch.pk, total=batch.total, finished=finished,
-                           statuses=dict(sorted(statuses.items())))
+                           statuses=dict(sorted(statuses.items())), changed=changed)
 
 
 @dataclass
@@ -138,8 +140,17 @@ class RegradeRow:
         return self.superseded or not self.submission.is_pending
 
     @property
+    def changed(self) -> bool:
+        return self.finished and not self.superseded and (
+            (self.submission.status, self.submission.score) != (self.previous.status, self.previous.score))
+
+    @property
     def version_note(self) -> str:
-        """'graded against item version N, now version M' when the old verdict is from another version."""
+        """Before the new verdict: 'graded against item version N, now version M' when the old verdict is from
+        another version; once regraded: 'vN → vM' when the version changed, else nothing."""
+        if self.finished and not self.superseded:
+            old, new = self.previous.item_version, self.submission.item_version
+            return f"v{old} → v{new}" if old is not None and new is not None and old != new else ""
         return version_note(self.previous.item_version, self.submission.item.version)
 
 

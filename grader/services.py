@@ -292,15 +292,15 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
             **fields, selected=chosen, status=grade.status, score=grade.score,
             final_score=Policy.final_score(grade.score, counted.get("penalty", 0.0)), checks=grade.checks,
             item_version=item.version, started_at=now, finished_at=now, duration_ms=0)
-        _announce(submission)
+        attempt_announce(submission)
         return submission
     submission = Submission.objects.create(**fields, code=code, status=Status.QUEUED, queued_at=now, params=params)
     transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission
 
 
-def _announce(submission: Submission) -> None:
-    """Tell the ways in (the LMS grade passback) once the stored verdict is committed."""
+def attempt_announce(submission: Submission) -> None:
+    """Tell the ways in (the LMS grade passback) that a verdict was stored, once that is committed."""
     ids = {"submission_id": submission.pk, "user_id": submission.user_id, "course_id": submission.course_id,
            "item_id": submission.item_id}
     transaction.on_commit(lambda: attempt_graded.send(sender=Submission, **ids))
@@ -353,7 +353,7 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
     else:
         verdict_published(submission.pk)
-        _announce(submission)
+        attempt_announce(submission)
     return bool(updated)
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.forms.models import BaseInlineFormSet, construct_instance
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -43,7 +43,7 @@ from .models import Check, Choice, Item, Quiz
 from .references import (Reference, ReferenceProblem, item_reference_store, item_spec, quiz_items_renumber,
                          reference_run)
 from .services import GRADING_FIELDS, PROJECT_DIR, quiz_content_load
-from .widgets import CodeEditorWidget
+from .widgets import CodeEditorWidget, CommaListField, TextListField
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,15 @@ class QuizForm(forms.ModelForm):
         return slug
 
 
-class CheckForm(forms.ModelForm):
+class RenumberedRowForm(forms.ModelForm):
+    """A check or choice row: its order is renumbered by OrderedInlineFormSet, so it is not checked for
+    collisions here (a new row's order may equal an old one's until then)."""
+
+    def _get_validation_exclusions(self) -> set[str]:
+        return {*super()._get_validation_exclusions(), "order"}
+
+
+class CheckForm(RenumberedRowForm):
     """A check; compare may be left to be inferred from the reference, as in the YAML format."""
 
     compare = forms.ChoiceField(
@@ -138,7 +146,7 @@ class CheckForm(forms.ModelForm):
         return cleaned
 
 
-class ChoiceForm(forms.ModelForm):
+class ChoiceForm(RenumberedRowForm):
     class Meta:
         model = Choice
         fields = ("order", "text", "correct", "feedback")
@@ -151,7 +159,34 @@ class ChoiceForm(forms.ModelForm):
 
 
 class OrderedInlineFormSet(BaseInlineFormSet):
-    """The blank row shown for a new check or choice starts with the next free order number."""
+    """Checks and choices numbered 0, 1, 2… by the order the rows are given (their `order` field, which
+    the ↑ ↓ buttons of grader/inline-order.js rewrite, then their place on the page), whatever numbers
+    were typed: a row added by "Add another" never collides with another's order. The blank row shown for
+    a new one starts with the next number."""
+
+    RENUMBER_OFFSET = 1_000_000  # existing rows park here while the new numbers are written
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")
+                and (f.instance.pk or f.has_changed())]
+        kept.sort(key=lambda f: (f.cleaned_data.get("order") is None, f.cleaned_data.get("order") or 0,
+                                 self.forms.index(f)))
+        for number, form in enumerate(kept):
+            form.cleaned_data["order"] = form.instance.order = number
+        self._kept = kept
+
+    def validate_unique(self) -> None:
+        """Orders are renumbered above, so they cannot collide; nothing else of a row is unique."""
+
+    def save(self, commit: bool = True) -> list[Any]:
+        if commit and self.instance.pk:
+            self.model.objects.filter(item=self.instance).update(order=F("order") + self.RENUMBER_OFFSET)
+        saved = super().save(commit)
+        if commit:
+            for form in getattr(self, "_kept", []):
+                self.model.objects.filter(pk=form.instance.pk).update(order=form.instance.order)
+        return saved
 
     def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
         kwargs = super().get_form_kwargs(index)
@@ -183,16 +218,12 @@ class ItemForm(forms.ModelForm):
             "setup_code": CodeEditorWidget(rows=6),
             "hidden_setup_code": CodeEditorWidget(rows=6),
             "solution_code": CodeEditorWidget(rows=10),
-            "hints": forms.Textarea(attrs={"rows": 3, "cols": 80}),
-            "tags": forms.Textarea(attrs={"rows": 1, "cols": 80}),
             "prompt": forms.Textarea(attrs={"rows": 8, "cols": 80}),
             "explanation": forms.Textarea(attrs={"rows": 6, "cols": 80}),
         }
-        help_texts = {
-            "hints": 'A JSON list of strings, e.g. ["First hint", "Second hint"]',
-            "tags": 'A JSON list of strings, e.g. ["backward", "notebook-q1"]',
-        }
 
+    hints = TextListField(rows=2, label_each="hint", help_text="Markdown; shown one at a time, in this order")
+    tags = CommaListField(required=False, help_text="Comma-separated, e.g. backward, notebook-q1")
     reference: Reference | None = None
 
     def _rows(self, prefix: str, related: str) -> list[Any] | None:
@@ -545,7 +576,7 @@ class ItemAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("grader/admin.css",)}
-        js = ("grader/item-kind.js",)
+        js = ("grader/item-kind.js", "grader/inline-order.js")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Item]:
         return super().get_queryset(request).annotate(_check_count=Count("checks", distinct=True))
@@ -669,10 +700,16 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Regrade all submissions of selected items", permissions=["regrade"])
     def regrade_submissions(self, request: HttpRequest, queryset: QuerySet[Item]) -> HttpResponse:
-        from grader.admin import regrade_started
-        from grader.regrading import items_regrade
+        from grader.admin import regrade_confirmation, regrade_started, staff_scope
+        from grader.models import Submission
+        from grader.regrading import items_label, items_regrade
 
-        return regrade_started(request, items_regrade(items=queryset, requested_by=request.user))
+        submissions = staff_scope(request, Submission.objects.all())  # only the courses this instructor staffs
+        if request.POST.get("confirm") != "yes":
+            return regrade_confirmation(request, submissions.filter(item__in=queryset), items_label(queryset),
+                                        self.model._meta)
+        return regrade_started(request, items_regrade(items=queryset, requested_by=request.user,
+                                                      submissions=submissions))
 
     @admin.action(description="Revert to file: load selected items again from their YAML files", permissions=["change"])
     def revert_to_file(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
@@ -700,8 +737,14 @@ class ItemAdmin(admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra = {"can_view_statistics": request.user.has_perms(STATISTICS_PERMISSIONS), **(extra_context or {})}
+        # The item form is wide (code editors, the checks table): no navigation sidebar beside it.
+        extra = {"can_view_statistics": request.user.has_perms(STATISTICS_PERMISSIONS),
+                 "is_nav_sidebar_enabled": False, **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
+
+    def add_view(self, request: HttpRequest, form_url: str = "",
+                 extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().add_view(request, form_url, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
 
 
 def item_source_note(item: Item) -> str:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.forms import CheckboxInput, Textarea
 from django.test import Client
 
+from quiz.widgets import CommaListField, TextListWidget
 from tests.factories import UserFactory
 
 @pytest.fixture
@@ -44,6 +45,12 @@ def form_data(response: Any) -> dict[str, Any]:
             if bound.field.disabled:
                 continue
             value = bound.value()
+            if isinstance(bound.field.widget, TextListWidget):  # one box per entry, as the browser posts them
+                for index, entry in enumerate([*bound.field.prepare_value(value), ""]):
+                    data[f"{bound.html_name}_{index}"] = entry.replace("\n", "\r\n")
+                continue
+            if isinstance(bound.field, CommaListField):
+                value = bound.field.prepare_value(value)
             if isinstance(bound.field.widget, CheckboxInput):
                 if value:
                     data[bound.html_name] = "on"

@@ -89,7 +89,8 @@ def test_an_item_edited_in_the_admin_round_trips(instructor_client, quiz) -> Non
     item = Item.objects.get(slug="zero-grad")
     url = f"/admin/quiz/item/{item.pk}/change/"
     data = form_data(instructor_client.get(url))
-    data.update({"hints": '["Use x.grad.item()"]', "time_limit_seconds": "3", "checks-1-compare": "",
+    data = {k: v for k, v in data.items() if not k.startswith("hints_")}
+    data.update({"hints_0": "Use x.grad.item()", "time_limit_seconds": "3", "checks-1-compare": "",
                  "checks-1-rtol": "0.001", "explanation": "Short.\r\n\r\nTwo paragraphs.\r\n"})
     saved = instructor_client.post(url, data, follow=True)
     assert saved.redirect_chain[-1][0] == "/admin/quiz/item/"

@@ -137,7 +137,8 @@ def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_cli
 def test_saving_without_grading_changes_keeps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
     data = form_data(instructor_client.get(url))
     data["title"] = "Autograd, first steps"
-    data["hints"] = '["Only a hint"]'
+    data = {k: v for k, v in data.items() if not k.startswith("hints_")}
+    data["hints_0"] = "Only a hint"
     data[f"{check_row(data, 'x.grad')}-feedback"] = data[f"{check_row(data, 'x.grad')}-feedback"]
     response = instructor_client.post(url, data)
     assert response.status_code == 302
@@ -165,7 +166,7 @@ def test_a_code_item_added_in_the_admin_gets_its_reference(  # type: ignore[no-u
     data = form_data(add)
     data.update({
         "quiz": str(item.quiz_id), "slug": "cube-grad", "kind": "code", "title": "Gradient of a cube",
-        "prompt": "Compute the gradient of x**3 at 2.", "order": "20", "hints": "[]", "tags": '["new"]',
+        "prompt": "Compute the gradient of x**3 at 2.", "order": "20", "hints_0": "", "tags": "new",
         "solution_code": "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 3).backward()\n",
         "checks-0-target": "x.grad", "checks-0-compare": "",
     })
@@ -254,3 +255,31 @@ def test_the_editor_and_style_files_exist() -> None:
     assert "quiz/vendor/codemirror/lib/codemirror.js" in paths
     missing = [p for p in paths if finders.find(p) is None]
     assert not missing
+
+
+def test_a_row_added_with_a_taken_order_and_rows_moved_up_and_down_are_renumbered(  # type: ignore[no-untyped-def]
+        instructor_client, item, url) -> None:
+    """"Add another check" used to post order 0 next to the existing check 0, and saving failed with
+    "duplicate data for order". Orders are now taken as the rows' sequence and renumbered 0, 1, 2…"""
+    data = form_data(instructor_client.get(url))
+    extra = f"checks-{data['checks-INITIAL_FORMS']}"
+    data.update({f"{extra}-order": "0", f"{extra}-target": "y", f"{extra}-compare": "", f"{extra}-weight": "1"})
+    first, last = check_row(data, "x.grad"), check_row(data, "y.requires_grad")
+    data[f"{first}-order"], data[f"{last}-order"] = data[f"{last}-order"], "0"  # the two rows swapped places
+    response = instructor_client.post(url, data)
+    assert response.status_code == 302, [f.errors for f in response.context["inline_admin_formsets"]]
+    rows = list(item.checks.order_by("order").values_list("order", "target", "compare"))
+    assert [order for order, _, _ in rows] == list(range(len(rows)))
+    assert rows[0][1] == "y.requires_grad" and ("y", "value") in [(t, c) for _, t, c in rows]
+
+
+def test_hints_and_tags_are_edited_as_lists(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+    page = instructor_client.get(url).content.decode()
+    assert 'class="text-list"' in page and 'name="hints_0"' in page and "Add another hint" in page
+    data = {k: v for k, v in form_data(instructor_client.get(url)).items() if not k.startswith("hints_")}
+    data.update({"hints_0": "First, with `code`", "hints_1": "", "hints_2": "Second\r\non two lines",
+                 "tags": "backward,  notebook-q1 ,"})
+    assert instructor_client.post(url, data).status_code == 302
+    item.refresh_from_db()
+    assert item.hints == ["First, with `code`", "Second\non two lines"]
+    assert item.tags == ["backward", "notebook-q1"]

@@ -71,11 +71,12 @@ def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_
     assert "graded against item version 1, now version 2" in view
 
     response = instructor_client.post("/admin/grader/submission/", {
-        "action": "regrade_selected", "_selected_action": ids})
+        "action": "regrade_selected", "_selected_action": ids, "confirm": "yes"})
     batch = RegradeBatch.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/admin/grader/submission/regrade/{batch.pk}/"
     progress = wait_for_progress(instructor_client, f"/admin/grader/submission/regrade/{batch.pk}/progress.json")
-    assert progress == {"batch": batch.pk, "total": 2, "finished": 2, "done": True, "statuses": {"failed": 2}}
+    assert progress == {"batch": batch.pk, "total": 2, "finished": 2, "done": True, "statuses": {"failed": 2},
+                        "changed": 1}  # the right answer no longer passes
 
     history = {g.submission_id: g for g in SubmissionGrading.objects.filter(batch=batch)}
     assert (history[right.pk].status, history[right.pk].score, history[right.pk].item_version) == ("passed", 1.0, 1)
@@ -90,19 +91,22 @@ def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_
 
     page = instructor_client.get(f"/admin/grader/submission/regrade/{batch.pk}/").content.decode()
     assert "<strong><span id=\"regrade-finished\">2</span> of <span id=\"regrade-total\">2</span></strong>" in page
-    assert page.count("graded against item version 1, now version 2") == 2
-    assert 'data-done="true"' in page
+    assert page.count("v1 → v2") == 2 and "graded against item version 1" not in page  # regraded: no stale note
+    assert 'data-done="true"' in page and 'id="regrade-changed">' in page
     view = instructor_client.get(f"/admin/grader/submission/{right.pk}/change/").content.decode()
     assert "version 2 (current)" in view and f"regrade #{batch.pk}" in view
 
     # Every submission of the item, from the item list: history grows, the old batch stays finished.
+    confirm = instructor_client.post("/admin/quiz/item/", {"action": "regrade_submissions",
+                                                           "_selected_action": [item.pk]})
+    assert 'id="regrade-count">2<' in confirm.content.decode() and not RegradeBatch.objects.exclude(pk=batch.pk)
     response = instructor_client.post("/admin/quiz/item/", {"action": "regrade_submissions",
-                                                            "_selected_action": [item.pk]})
+                                                            "_selected_action": [item.pk], "confirm": "yes"})
     second = RegradeBatch.objects.exclude(pk=batch.pk).get()
     assert response["Location"] == f"/admin/grader/submission/regrade/{second.pk}/"
     assert second.label == "all submissions of grad-of-polynomial"
     assert wait_for_progress(instructor_client, f"/admin/grader/submission/regrade/{second.pk}/progress.json") == {
-        "batch": second.pk, "total": 2, "finished": 2, "done": True, "statuses": {"failed": 2}}
+        "batch": second.pk, "total": 2, "finished": 2, "done": True, "statuses": {"failed": 2}, "changed": 0}
     assert SubmissionGrading.objects.filter(submission=right).count() == 2
     assert instructor_client.get(f"/admin/grader/submission/regrade/{batch.pk}/progress.json").json()["finished"] == 2
 
@@ -117,14 +121,14 @@ def test_a_choice_answer_is_regraded_at_once(instructor_client, learner, seed_qu
     Choice.objects.filter(pk=choices[1].pk).update(correct=True)
     Item.objects.filter(pk=item.pk).update(version=2)
     response = instructor_client.post("/admin/grader/submission/", {
-        "action": "regrade_selected", "_selected_action": [submission.pk]})
+        "action": "regrade_selected", "_selected_action": [submission.pk], "confirm": "yes"})
     batch = RegradeBatch.objects.get()
     assert response["Location"] == f"/admin/grader/submission/regrade/{batch.pk}/"
     submission.refresh_from_db()
     assert (submission.status, submission.score, submission.item_version) == ("passed", 1.0, 2)
     assert list(batch.gradings.values_list("status", "item_version")) == [("failed", 1)]
     assert instructor_client.get(f"/admin/grader/submission/regrade/{batch.pk}/progress.json").json() == {
-        "batch": batch.pk, "total": 1, "finished": 1, "done": True, "statuses": {"passed": 1}}
+        "batch": batch.pk, "total": 1, "finished": 1, "done": True, "statuses": {"passed": 1}, "changed": 1}
     grading = batch.gradings.get()
     page = instructor_client.get(f"/admin/grader/submissiongrading/{grading.pk}/change/").content.decode()
     assert '<tr class="check-failed"><td>Choice 2</td><td>✗ failed</td>' in page
@@ -136,7 +140,7 @@ def test_a_choice_answer_is_regraded_at_once(instructor_client, learner, seed_qu
 def test_submissions_still_being_graded_are_left_out(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
     poly = known_submissions["poly"]
     pending = Submission.objects.get(item=poly, status="queued")
-    instructor_client.post("/admin/quiz/item/", {"action": "regrade_submissions", "_selected_action": [poly.pk]})
+    instructor_client.post("/admin/quiz/item/", {"action": "regrade_submissions", "_selected_action": [poly.pk], "confirm": "yes"})
     batch = RegradeBatch.objects.get()
     assert batch.total == 11  # 12 submissions, one of them queued already
     assert sorted(batch.gradings.values_list("submission_id", flat=True)) == sorted(

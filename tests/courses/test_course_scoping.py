@@ -88,7 +88,7 @@ def test_a_teaching_assistant_looks_but_does_not_change_the_course(two_courses, 
 def test_regrading_reaches_only_the_courses_learners(two_courses) -> None:  # type: ignore[no-untyped-def]
     admin = site_as(two_courses["ml-prof"])
     ids = list(Submission.objects.values_list("pk", flat=True))
-    admin.post("/admin/grader/submission/", {"action": "regrade_selected", "_selected_action": ids})
+    admin.post("/admin/grader/submission/", {"action": "regrade_selected", "_selected_action": ids, "confirm": "yes"})
     regraded = set(Submission.objects.filter(status="queued").values_list("user__username", flat=True))
     assert regraded == {"ml-learner"}
 

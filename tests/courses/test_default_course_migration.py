@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("grader", "0004_submission_course_policy")]
+BEFORE = [("grader", "0004_submission_course_policy"), ("quiz", "0003_item_max_attempts")]
 
 
 def migrate(targets):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@
           bar.max = progress.total;
           bar.value = progress.finished;
           finished.textContent = progress.finished;
+          document.getElementById("regrade-changed").textContent = progress.changed;
           if (progress.done) {
             state.textContent = "— finished.";
             window.location.reload();
