@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from config.api_docs import errors
 from courses import selectors as course_selectors
 from courses.models import CourseQuiz
+from grader.services import item_limits
 from grader.standing import Standing, course_progress, standing_of
 
 from . import selectors, variants
@@ -105,7 +106,8 @@ def item_data(item: Item, user: Any, standing: Standing, progress: selectors.Ite
         "slug": item.slug, "quiz": item.quiz.slug, "kind": item.kind, "title": item.title, "prompt": prompt,
         "prompt_html": render(prompt), "hints": [variants.render(h, params) for h in item.hints], "tags": item.tags,
         "starter_code": variants.render(item.starter_code, params), "params": params, "multiple": item.multiple,
-        "limits": {"time_seconds": item.time_limit_seconds, "memory_mb": item.memory_limit_mb} if item.is_code else {},
+        "limits": {"time_seconds": item.time_limit_seconds, "memory_mb": item.memory_limit_mb,
+                   "wall_seconds": item_limits(item).wall} if item.is_code else {},
         "checks": [{"name": c.label, "target": c.target, "compare": c.compare, "weight": c.weight}
                    for c in item.checks.all() if staff or not c.hidden],
         "choices": [{"id": c.pk, "text": c.text, "text_html": render(c.text)} for c in item.choices.all()],
