@@ -22,6 +22,7 @@ api_v1 = [
     path("quizzes/", quiz_apis.QuizListApi.as_view(), name="quiz-list"),
     path("items/", quiz_apis.ItemListApi.as_view(), name="item-list"),
     path("items/<slug:slug>/", quiz_apis.ItemDetailApi.as_view(), name="item-detail"),
+    path("items/<slug:slug>/state/", quiz_apis.ItemStateApi.as_view(), name="item-state"),
     path("submissions/", grader_apis.SubmissionListApi.as_view(), name="submission-list"),
     path("submissions/<int:pk>/", grader_apis.SubmissionDetailApi.as_view(), name="submission-detail"),
     path("precheck/", grader_apis.PrecheckApi.as_view(), name="precheck"),

@@ -20,6 +20,7 @@ from grader.standing import Standing, course_progress, standing_of
 
 from . import selectors, variants
 from .markdown import render
+from .services import StateRefused, learner_state_save
 from .models import Item
 
 
@@ -87,6 +88,8 @@ class ItemOutputSerializer(serializers.Serializer):
     choices = ChoiceOutputSerializer(many=True)
     course = serializers.SlugField(help_text="the course this item is answered in")
     progress = serializers.DictField(help_text="attempts, best_score (after penalties), passed, revealed")
+    state = serializers.DictField(help_text="your unsent draft (draft, draft_saved_at) and how many hints you "
+                                  "opened (hints_opened): PUT them to items/SLUG/state/")
     policy = serializers.DictField(help_text="the course's rules as they apply to you now: due_at, late, "
                                    "attempts, attempts_left, next_penalty (percent), cooldown_left_seconds, "
                                    "time_left_seconds, feedback, refusal (why a graded attempt is refused now)")
@@ -115,6 +118,7 @@ def item_data(item: Item, user: Any, standing: Standing, progress: selectors.Ite
         "progress": {"attempts": progress.attempts, "best_score": progress.best_score, "passed": progress.passed,
                      "revealed": revealed},
         "policy": standing.as_dict(),
+        "state": selectors.learner_state(user=user, item=item),
         "explanation": item.explanation if revealed else None,
         "explanation_html": render(item.explanation) if revealed else None,
         "solution": (variants.render(item.solution_code, params) or None) if revealed else None,
@@ -170,3 +174,39 @@ class ItemDetailApi(APIView):
         filters = CourseFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return Response(item_in_course(request, selectors.item_get(slug=slug), filters.validated_data.get("course")))
+
+
+class ItemStateApi(APIView):
+    """Your unsent draft and opened hints of an item, kept on the server (so they follow you)."""
+
+    class StateInputSerializer(serializers.Serializer):
+        draft = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        hints_opened = serializers.IntegerField(required=False, min_value=0)
+
+    class StateOutputSerializer(serializers.Serializer):
+        draft = serializers.CharField(allow_blank=True)
+        draft_saved_at = serializers.DateTimeField(allow_null=True)
+        hints_opened = serializers.IntegerField()
+
+    @extend_schema(operation_id="items_state_update", request=StateInputSerializer,
+                   responses={200: StateOutputSerializer, **errors(400, 401, 403, 404, 415)})
+    def put(self, request: Request, slug: str) -> Response:
+        item = selectors.item_get(slug=slug)
+        data = self.StateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _visible_or_404(request.user, item)
+        try:
+            learner_state_save(user=request.user, item=item, **data.validated_data)
+        except StateRefused as exc:
+            raise exceptions.ValidationError({"draft": [str(exc)]}) from None
+        return Response(self.StateOutputSerializer(selectors.learner_state(user=request.user, item=item)).data)
+
+
+def _visible_or_404(user: Any, item: Item) -> None:
+    """Only an item of one of the viewer's courses keeps state (WhichCourse: it is in several, so visible)."""
+    try:
+        course_selectors.course_quiz_for(user=user, item=item)
+    except course_selectors.NotInCourse as exc:
+        raise Http404(str(exc)) from None
+    except course_selectors.WhichCourse:
+        pass

@@ -1,6 +1,7 @@
 """Quiz content: quizzes, their items, and what grades an item (checks or choices)."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from grader.sandbox import CHECK_KINDS
@@ -141,3 +142,20 @@ class Choice(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class LearnerItemState(models.Model):
+    """What a learner left on an item's page: the code they were writing (not sent) and how many hints they
+    opened. Kept on the server, so it follows the learner, not the browser."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="learner_states")
+    draft = models.TextField(blank=True)
+    draft_saved_at = models.DateTimeField(null=True, blank=True)
+    hints_opened = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "item"], name="one_state_per_learner_item")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.item.slug}"

@@ -83,3 +83,12 @@ def item_progress(*, user: Any, items: list[Item], course_id: int | None = None)
     for row in rows:
         progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
     return progress
+
+
+def learner_state(*, user: Any, item: Item) -> dict[str, Any]:
+    """A learner's unsent draft and opened hints for an item (empty for visitors and new items)."""
+    from .models import LearnerItemState
+
+    state = LearnerItemState.objects.filter(user=user, item=item).first() if user.is_authenticated else None
+    return {"draft": state.draft if state else "", "draft_saved_at": state.draft_saved_at if state else None,
+            "hints_opened": state.hints_opened if state else 0}

@@ -15,7 +15,7 @@ from grader.sandbox import Check as SandboxCheck
 from grader.sandbox import ReferenceFailed, SandboxFault
 
 from .content_format import CHECK_FIELDS, ContentError, ItemSpec, QuizSpec, load_paths
-from .models import Check, Choice, Item, Quiz
+from .models import Check, Choice, Item, LearnerItemState, Quiz
 from .references import ReferenceRunner, reference_fingerprint, reference_observe
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -292,3 +292,30 @@ def demo_users_ensure() -> list[tuple[str, str, str]]:
         membership_ensure(course=default_course(), user=user,
                           role=Membership.Role.INSTRUCTOR if role == "instructor" else Membership.Role.LEARNER)
     return list(DEMO_USERS)
+
+
+MAX_DRAFT_BYTES = 64 * 1024  # as much as a submission may hold
+
+
+class StateRefused(Exception):
+    """The draft or hint count cannot be stored; nothing was. The message says why."""
+
+
+def learner_state_save(*, user: Any, item: Item, draft: str | None = None,
+                       hints_opened: int | None = None) -> LearnerItemState:
+    """Keep a learner's unsent code and opened hints for an item (the hint count never goes down: a hint seen
+    stays seen)."""
+    if draft is not None and len(draft.encode("utf-8", errors="replace")) > MAX_DRAFT_BYTES:
+        raise StateRefused(f"a draft holds at most {MAX_DRAFT_BYTES // 1024} KiB")
+    if draft is not None and "\x00" in draft:
+        raise StateRefused("a draft cannot hold NUL characters")
+    if hints_opened is not None and not 0 <= hints_opened <= len(item.hints):
+        raise StateRefused(f"this item has {len(item.hints)} hint(s)")
+    with transaction.atomic():
+        state, _ = LearnerItemState.objects.select_for_update().get_or_create(user=user, item=item)
+        if draft is not None:
+            state.draft, state.draft_saved_at = draft, timezone.now()
+        if hints_opened is not None:
+            state.hints_opened = max(state.hints_opened, hints_opened)
+        state.save()
+    return state

@@ -226,6 +226,9 @@ def _item_page(request: HttpRequest, item: Item, course_quiz: CourseQuiz, *, att
         "itemApi": f"{reverse('api:item-detail', args=[item.slug])}?{urlencode({'course': course.slug})}",
         "submissionsApi": reverse("api:submission-list"),
         "precheckApi": reverse("api:precheck"),
+        "stateApi": reverse("api:item-state", args=[item.slug]),
+        "draft": data["state"]["draft"],
+        "hintsOpened": data["state"]["hints_opened"],
         "choiceIds": [choice["id"] for choice in data["choices"]],
         "starterCode": data["starter_code"],
         "learner": request.user.get_username(),  # narrows a course's staff's API history to their own attempts

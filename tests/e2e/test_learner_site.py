@@ -261,3 +261,23 @@ def test_the_item_page_on_a_phone(new_page, screenshot, ada, seed_quiz) -> None:
     expect(page.locator(".answer .CodeMirror")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "horizontal scrolling"
     screenshot(page, "14-phone-item")
+
+
+def test_unsent_code_and_opened_hints_come_back_in_another_browser(new_page, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+    page = new_page()
+    log_in(page, next_url=f"/items/{ITEM}/")
+    expect(page.locator(".answer .CodeMirror")).to_be_visible()
+    saved = lambda r: "/state/" in r.url and r.request.method == "PUT" and r.ok  # noqa: E731
+    with page.expect_response(saved):  # saved a moment after the last keystroke
+        set_code(page, NO_BACKWARD + "# my unsent work\n")
+    with page.expect_response(saved):
+        page.get_by_role("button", name=re.compile("Show a hint")).click()
+    page.goto("/")
+    other = new_page()  # another browser: nothing of the first one's storage
+    log_in(other, next_url=f"/items/{ITEM}/")
+    expect(other.locator(".hint").first).to_be_visible()
+    expect(other.locator(".hint").nth(1)).to_be_hidden()
+    restore = other.get_by_role("button", name="Restore your unsent draft")
+    expect(restore).to_be_visible()
+    restore.click()
+    assert editor_code(other).endswith("# my unsent work\n")

@@ -24,7 +24,10 @@
   const formError = document.getElementById("form-error");
   const submitButton = document.getElementById("submit-button");
   const historyBox = document.getElementById("history");
-  const POLL_MS = 300;
+  const WAIT_SECONDS = 20; // each long-poll of a pending attempt
+  const DRAFT_SAVE_MS = 1500; // after the last keystroke
+  const FIRST_WAIT_SECONDS = 3; // the submit's own wait, before the page shows the attempt as pending
+  const RETRY_MS = 1000; // after a failed one
   const SLOW_AFTER_MS = 30000;
   const PENDING = new Set(["queued", "running"]);
   // Keep in step with STATUS_TEXT and SHORT_STATUS in quiz/templatetags/quiz_tags.py.
@@ -100,7 +103,7 @@
 
   function api(url, options) {
     options = options || {};
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...options.headers };
     if (options.body) {
       headers["Content-Type"] = "application/json";
       headers["X-CSRFToken"] = csrfToken;
@@ -257,7 +260,12 @@
   }
 
   function renderVerdict(submission) {
-    const [text, tone] = STATUS_TEXT[submission.status] || [submission.status, "failed"];
+    let [text, tone] = STATUS_TEXT[submission.status] || [submission.status, "failed"];
+    // A worker died or the queue lost its message: it was sent again and will be graded once (issue 14).
+    if (submission.requeued && tone === "pending") {
+      text = submission.status === "running" ? "Running your code again after a worker restart…"
+        : "Re-queued after a worker restart…";
+    }
     const icon = tone === "passed" ? "✓" : tone === "pending" ? el("span", { class: "spinner" }) : tone === "warning" ? "!" : "✗";
     let meta = "Attempt " + attemptNumber(submission.id);
     if (submission.score !== null && submission.score !== undefined) meta += " · score " + percent(submission.score);
@@ -360,13 +368,16 @@
   /* ------------------------------------------------------- submit and poll */
 
   function poll(url) {
+    // A long-poll: the server answers as soon as the verdict is stored (?wait=, at most 30 s), so the verdict
+    // shows within milliseconds of grading, not at the next tick of a timer.
     const generation = ++pollGeneration;
     const started = Date.now();
     return new Promise((resolve) => {
       const tick = async () => {
         if (generation !== pollGeneration) return resolve(null); // another attempt was opened
+        let failed = false;
         try {
-          const response = await api(url);
+          const response = await api(url + (url.includes("?") ? "&" : "?") + "wait=" + WAIT_SECONDS);
           if (response.ok) {
             const submission = await response.json();
             if (generation !== pollGeneration) return resolve(null);
@@ -375,18 +386,20 @@
           } else if (response.status === 404 || response.status === 401 || response.status === 403) {
             showError(problemMessage(response, null));
             return resolve(null);
+          } else {
+            failed = true;
           }
         } catch (error) {
-          // A dropped connection: keep trying, the verdict is stored on the server.
+          failed = true; // a dropped connection: keep trying, the verdict is stored on the server
         }
         const slow = Date.now() - started > SLOW_AFTER_MS;
         if (slow && !verdictBox.querySelector(".verdict__slow")) {
           verdictBox.firstChild?.append(el("p", { class: "verdict__note verdict__slow" },
             "Grading is taking longer than usual. The verdict will appear here as soon as it is ready."));
         }
-        setTimeout(tick, slow ? 2000 : POLL_MS);
+        setTimeout(tick, failed ? RETRY_MS : 0); // a long-poll that ended without a verdict asks again at once
       };
-      setTimeout(tick, POLL_MS);
+      tick();
     });
   }
 
@@ -414,10 +427,18 @@
     }
   }
 
+  // The answer last sent without a clear reply (the connection dropped, or a 5xx) and its Idempotency-Key:
+  // sending the same answer again reuses the key, so the server returns the attempt it may have stored already
+  // instead of charging a second one.
+  let unanswered = null;
+
   async function submit() {
     const note = document.getElementById("precheck-result");
     if (note) note.hidden = true;
     if (busy) return;
+    // Submit to verdict on screen, as the browser sees it (read by the browser tests; costs nothing).
+    performance.clearMarks("answer-submitted");
+    performance.mark("answer-submitted");
     hideError();
     let body;
     if (config.kind === "code") {
@@ -435,8 +456,17 @@
     setBusy(true);
     clearErrorLine();
     pollGeneration++; // stop polling an attempt that was being watched
+    const payload = JSON.stringify(body);
+    if (!unanswered || unanswered.payload !== payload) {
+      const key = crypto.randomUUID ? crypto.randomUUID()
+        : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+      unanswered = { payload, key };
+    }
     try {
-      const response = await api(config.submissionsApi, { method: "POST", body: JSON.stringify(body) });
+      // ?wait=: most verdicts come back on the POST itself (one round trip); a slower one is long-polled.
+      const response = await api(config.submissionsApi + "?wait=" + FIRST_WAIT_SECONDS,
+        { method: "POST", body: payload, headers: { "Idempotency-Key": unanswered.key } });
+      if (response.status < 500) unanswered = null; // a clear answer: the next submit is a new attempt
       const data = await response.json().catch(() => null);
       if (response.status === 202) {
         showAttempt({ id: data.id, status: data.status, score: null, checks: [], choices: [] });
@@ -466,6 +496,10 @@
 
   async function finish(submission) {
     showAttempt(submission);
+    if (performance.getEntriesByName("answer-submitted").length) {
+      performance.measure("verdict-shown", "answer-submitted");
+      performance.clearMarks("answer-submitted");
+    }
     const rect = verdictBox.getBoundingClientRect();
     if (rect.top < 0 || rect.top > window.innerHeight - 80) verdictBox.scrollIntoView({ block: "nearest", behavior: "smooth" });
     await Promise.all([refreshHistory(), refreshItem()]);
@@ -608,6 +642,39 @@
     }
   }
 
+  /* ----------------------------------------------------------------- drafts */
+
+  function saveState(state, keepalive) {
+    // The learner's unsent code and opened hints live on the server (items/SLUG/state/), so they follow the
+    // learner to another browser. Best effort: the page works on without it.
+    return api(config.stateApi, { method: "PUT", body: JSON.stringify(state), keepalive: !!keepalive })
+      .catch(() => null);
+  }
+
+  function setupDrafts() {
+    if (config.kind !== "code" || !editor) return;
+    let saved = config.draft || "";
+    let timer = null;
+    const save = (keepalive) => {
+      clearTimeout(timer);
+      const code = getCode();
+      if (code === saved) return;
+      saved = code;
+      saveState({ draft: code }, keepalive);
+    };
+    editor.on("change", () => {
+      clearTimeout(timer);
+      timer = setTimeout(save, DRAFT_SAVE_MS);
+    });
+    window.addEventListener("pagehide", () => save(true)); // leaving the page keeps the work
+    if (saved && saved !== getCode()) {
+      draft = saved; // the restore button brings it back
+      const restore = document.getElementById("restore-button");
+      restore.textContent = "Restore your unsent draft";
+      restore.hidden = false;
+    }
+  }
+
   /* ------------------------------------------------------------------ hints */
 
   function setupHints() {
@@ -625,12 +692,8 @@
       hint.replaceChildren(box);
       hint.hidden = true;
     });
-    let shown = 0;
-    try {
-      shown = Math.min(total, parseInt(localStorage.getItem(storageKey) || "0", 10) || 0);
-    } catch (error) {
-      shown = 0;
-    }
+    let shown = Math.min(total, config.hintsOpened || 0); // kept on the server, per learner
+    try { localStorage.removeItem(storageKey); } catch (error) { /* the per-browser count of earlier versions */ }
     const update = () => {
       hints.forEach((hint, index) => { hint.hidden = index >= shown; });
       button.hidden = shown >= total;
@@ -638,7 +701,7 @@
     };
     button.addEventListener("click", () => {
       shown = Math.min(total, shown + 1);
-      try { localStorage.setItem(storageKey, String(shown)); } catch (error) { /* private mode */ }
+      saveState({ hints_opened: shown }, true);
       update();
       hints[shown - 1].querySelector(".hint__js").focus();
     });
@@ -649,6 +712,7 @@
 
   submitButton.dataset.label = submitButton.textContent.trim();
   setupEditor();
+  setupDrafts();
   setupHints();
 
   for (const time of document.querySelectorAll("time[datetime]")) time.textContent = localTime(time.getAttribute("datetime"));
