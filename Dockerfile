@@ -30,6 +30,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 # 2.13.0+cpu wheel, so pip keeps it. Copied before the code so a code change
 # does not reinstall the dependencies.
 COPY requirements.txt .
+# requirements.txt installs the notebook client from the tree (-e ./clients/python)
+COPY clients/python clients/python
 RUN pip install -r requirements.txt
 
 COPY . .

@@ -8,6 +8,7 @@ from config.api_errors import not_found
 from courses import apis as course_apis
 from grader import apis as grader_apis
 from quiz import apis as quiz_apis
+from quiz import notebook_api
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -20,6 +21,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 api_v1 = [
     path("courses/", course_apis.CourseListApi.as_view(), name="course-list"),
     path("quizzes/", quiz_apis.QuizListApi.as_view(), name="quiz-list"),
+    path("quizzes/<slug:slug>/notebook/", notebook_api.QuizNotebookApi.as_view(), name="quiz-notebook"),
     path("items/", quiz_apis.ItemListApi.as_view(), name="item-list"),
     path("items/<slug:slug>/", quiz_apis.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<slug:slug>/state/", quiz_apis.ItemStateApi.as_view(), name="item-state"),
