@@ -281,3 +281,22 @@ def test_unsent_code_and_opened_hints_come_back_in_another_browser(new_page, ada
     expect(restore).to_be_visible()
     restore.click()
     assert editor_code(other).endswith("# my unsent work\n")
+
+
+def test_on_a_phone_the_editor_comes_first_and_long_lines_scroll(new_page, screenshot, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    log_in(page, next_url=f"/items/{ITEM}/")
+    set_code(page, NO_BACKWARD + "y_long = " + " + ".join(["x"] * 60) + "\n")
+    editor = page.locator(".answer .CodeMirror")
+    box = editor.bounding_box()
+    task, hints = page.locator("section[aria-labelledby=task-title]").bounding_box(), page.locator("#hints").bounding_box()
+    assert box is not None and task is not None and hints is not None
+    # Right after the task (hints, explanation and history come below it): 1.07 screens down for this item's
+    # long prompt, where it was 1.5 with the desktop order stacked.
+    assert task["y"] + task["height"] <= box["y"] < hints["y"] and box["y"] < 1.1 * 844, (task, box, hints)
+    assert box["x"] + box["width"] <= 390 + 1  # it fits the screen...
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # ...and the page does not scroll sideways
+    scroller = page.locator(".answer .CodeMirror-scroll")
+    assert scroller.evaluate("el => el.scrollWidth > el.clientWidth")  # the long line scrolls inside the editor
+    expect(page.locator("#editor-help")).to_be_hidden()  # no keyboard help on a touch screen
+    screenshot(page, "07-phone-item-page")
