@@ -132,9 +132,12 @@ def _introduction(quiz: dict[str, Any], course: dict[str, Any], items: list[dict
 
 def _setup_source(server_url: str, course: str) -> str:
     return "\n".join([
-        "# Loads the quiz client and logs you in (the token comes from $AUTOGRAD_QUIZ_TOKEN, or you are asked",
-        "# for your password once). It needs the autograd-quiz client in this Python: pip install it from",
-        "# clients/python of the quiz site's repository.",
+        "# Installs the quiz client from the quiz site (once), loads it and logs you in: the token comes from",
+        "# $AUTOGRAD_QUIZ_TOKEN, or you are asked for your password once.",
+        "try:",
+        "    import autograd_quiz",
+        "except ImportError:",
+        f"    %pip install --quiet {server_url}/client/autograd-quiz-client.tar.gz",
         "%load_ext autograd_quiz",
         f"%quiz_login {server_url} --course {course}",
         "from autograd_quiz import grade, hint, solution",

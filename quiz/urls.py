@@ -7,12 +7,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
-from . import notebook_views
+from . import client_download, notebook_views
 
 urlpatterns = [
     path("", views.quiz_list, name="quiz-list"),
     path("quizzes/<slug:slug>/", views.quiz_detail, name="quiz-detail"),
     path("quizzes/<slug:slug>/notebook/", notebook_views.quiz_notebook_download, name="quiz-notebook"),
+    path("client/autograd-quiz-client.tar.gz", client_download.client_download, name="client-download"),
     path("items/<slug:slug>/", views.item_detail, name="item-detail"),
     path("items/<slug:slug>/precheck/", views.item_precheck, name="item-precheck"),
     path("attempts/<int:pk>/graphs/<int:index>.svg", views.attempt_graph, name="attempt-graph"),
