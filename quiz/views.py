@@ -18,11 +18,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from courses import selectors as course_selectors
 from courses import services as course_services
@@ -298,15 +301,18 @@ def item_precheck(request: HttpRequest, slug: str) -> HttpResponse:
                       precheck_message=result.message if result.ok else "", status=200 if result.ok else 400)
 
 
-@login_required
 @require_http_methods(["GET", "HEAD"])
 def attempt_graph(request: HttpRequest, pk: int, index: int) -> HttpResponse:
-    """The autograd graph of one graph check of an attempt, as SVG (the viewer's own attempts only)."""
-    submission = grader_selectors.submission_get(user=request.user, pk=pk)
+    """The autograd graph of one graph check of an attempt, as SVG (the viewer's own attempts only). Signed
+    in on the site, or with the API's token (the notebook client draws it under the verdict)."""
+    user = request.user if request.user.is_authenticated else _token_user(request)
+    if user is None:
+        return redirect_to_login(request.get_full_path())
+    submission = grader_selectors.submission_get(user=user, pk=pk)
     if submission is None:
         raise Http404("no such attempt")
-    feedback = grader_selectors.feedback_for(submission=submission, user=request.user)
-    checks = grader_selectors.visible_checks(submission=submission, user=request.user, feedback=feedback)
+    feedback = grader_selectors.feedback_for(submission=submission, user=user)
+    checks = grader_selectors.visible_checks(submission=submission, user=user, feedback=feedback)
     if index >= len(checks) or "graph" not in checks[index]:
         raise Http404("no graph for this check")
     response = HttpResponse(graph_svg(checks[index]["graph"], name=checks[index]["name"]),
@@ -314,6 +320,15 @@ def attempt_graph(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
+
+
+def _token_user(request: HttpRequest) -> Any:
+    """The user of an `Authorization: Token …` header (the API's tokens), or None."""
+    try:
+        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
 
 
 def _safe_next(request: HttpRequest) -> str:

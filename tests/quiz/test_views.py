@@ -446,6 +446,20 @@ def test_no_one_sees_another_learners_graph(client_in, learner, other_learner, q
     assert client_in.get(reverse("quiz:attempt-graph", args=[mine.pk, 1])).status_code == 302  # to the log-in page
 
 
+def test_the_graph_drawing_takes_the_api_token_too(client, learner, other_learner, quiz) -> None:  # type: ignore[no-untyped-def]
+    """The notebook client draws it under a verdict; it has a token, not a site session."""
+    from rest_framework.authtoken.models import Token
+
+    mine = graded_with_graph(learner, quiz.items.get(slug="poly"))
+    theirs = graded_with_graph(other_learner, quiz.items.get(slug="poly"))
+    token = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=learner).key}"}
+    response = client.get(reverse("quiz:attempt-graph", args=[mine.pk, 1]), **token)
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert client.get(reverse("quiz:attempt-graph", args=[theirs.pk, 1]), **token).status_code == 404
+    wrong = client.get(reverse("quiz:attempt-graph", args=[mine.pk, 1]), HTTP_AUTHORIZATION="Token nope")
+    assert wrong.status_code == 302
+
+
 def test_a_graph_label_cannot_inject_markup(client_in, quiz) -> None:  # type: ignore[no-untyped-def]
     view = {"learner": {"nodes": [["<script>alert(1)</script>", "custom", "<b>x</b>"]], "edges": [],
                         "truncated": False}, "extra": []}
