@@ -183,8 +183,15 @@ def test_manage_py_makes_a_token(learner) -> None:  # type: ignore[no-untyped-de
     assert out.getvalue().strip() == Token.objects.get(user=learner).key
 
 
-def test_unknown_api_paths_answer_json(api) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_api_paths_answer_json(api, learner) -> None:  # type: ignore[no-untyped-def]
     assert_error(api.get("/api/v1/nowhere/"), 404, "not_found")
+    # A signed-in browser (a session cookie, no CSRF token) writing to a wrong address: the 404, not a CSRF page.
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(learner)
+    assert_error(browser.put("/api/v1/items/not a slug/state/", "{}", content_type="application/json"), 404,
+                 "not_found")
 
 
 def test_schema_and_docs_are_served_without_a_cdn(client) -> None:  # type: ignore[no-untyped-def]
