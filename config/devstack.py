@@ -1,8 +1,9 @@
 """`make run` and the end-to-end benchmark: start the whole stack on this machine.
 
 Migrates, loads the quizzes, makes the demo users, starts Redis when nothing
-answers on the broker URL (and redis-server is installed), then a Celery worker
-(with beat) and gunicorn. Ctrl-C stops everything it started.
+answers on the broker URL (and redis-server is installed), then a Celery worker,
+Celery beat and gunicorn. A worker or beat that exits is restarted (with back-off,
+logged); Ctrl-C stops everything it started.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,17 +55,43 @@ def wait_until(check: callable, what: str, timeout: float = 30.0) -> None:  # ty
     raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
 
 
+@dataclass
+class Service:
+    """One child process of the stack, and how to start it again."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None
+    quiet: bool
+    restart: bool
+    process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+    failures: int = 0  # exits in a row, each after running less than STABLE_SECONDS
+    restart_at: float | None = None  # when it exited: the time it is due to be started again
+
+
 class Stack:
-    """Child processes started by us, stopped together."""
+    """Child processes started by us, stopped together; those started with restart=True are restarted when they
+    exit (a worker that died on a fault of its own), with back-off: 1, 2, 4 ... 30 s, reset once it ran a minute."""
+
+    BACKOFF_MAX = 30.0
+    STABLE_SECONDS = 60.0
 
     def __init__(self) -> None:
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.services: list[Service] = []
+
+    @property
+    def processes(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return [(service.name, service.process) for service in self.services]
+
+    def _spawn(self, argv: Sequence[str], env: dict[str, str] | None, quiet: bool) -> subprocess.Popen[bytes]:
+        out = subprocess.DEVNULL if quiet else None
+        return subprocess.Popen(list(argv), cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
-              quiet: bool = False) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL if quiet else None
-        process = subprocess.Popen(list(argv), cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
-        self.processes.append((name, process))
+              quiet: bool = False, restart: bool = False) -> subprocess.Popen[bytes]:
+        process = self._spawn(argv, env, quiet)
+        self.services.append(Service(name, list(argv), env, quiet, restart, process))
         return process
 
     def stop(self) -> None:
@@ -80,11 +108,37 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
+    def supervise_once(self) -> tuple[str, int] | None:
+        """Restart what is due; returns (name, status) of a process that exited and is not restarted."""
+        now = time.monotonic()
+        for service in self.services:
+            code = service.process.poll()
+            if code is None:
+                continue
+            if not service.restart:
+                return service.name, code
+            if service.restart_at is None:
+                ran = now - service.started
+                service.failures = 0 if ran >= self.STABLE_SECONDS else service.failures + 1
+                delay = min(2.0 ** max(service.failures - 1, 0), self.BACKOFF_MAX)
+                service.restart_at = now + delay
+                say(f"{service.name} exited with status {code} after {ran:.0f} s; restarting it in {delay:.0f} s")
+            elif now >= service.restart_at:
+                try:  # the group may hold orphans of the dead process (a zygote): they go with it
+                    os.killpg(service.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                service.process = self._spawn(service.argv, service.env, service.quiet)
+                service.started, service.restart_at = time.monotonic(), None
+                say(f"{service.name} restarted (pid {service.process.pid})")
+        return None
+
     def wait_any(self) -> tuple[str, int]:
+        """Supervise until a process that is not restarted exits; its name and status."""
         while True:
-            for name, process in self.processes:
-                if process.poll() is not None:
-                    return name, process.returncode
+            exited = self.supervise_once()
+            if exited is not None:
+                return exited
             time.sleep(0.5)
 
 
@@ -106,17 +160,22 @@ def ensure_redis(stack: Stack, broker_url: str, quiet: bool = False) -> None:
 
 def start_workers(stack: Stack, concurrency: int, beat: bool, env: dict[str, str] | None = None,
                   quiet: bool = False) -> None:
+    """A Celery worker, and beat as a process of its own (not `--beat` inside the worker: a worker that dies
+    would take the sweep that recovers its work with it). Both are restarted if they exit."""
     argv = [PY, "-m", "celery", "-A", "config", "worker", "-Q", "grading,default", "--concurrency", str(concurrency),
             "--loglevel", "INFO", "--hostname", f"devstack-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+    stack.start("celery worker", argv, env=env, quiet=quiet, restart=True)
     if beat:
-        argv.append("--beat")
-    stack.start("celery worker", argv, env=env, quiet=quiet)
+        stack.start("celery beat", [PY, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING"], env=env,
+                    quiet=quiet, restart=True)
 
 
 def start_web(stack: Stack, host: str, port: int, workers: int, env: dict[str, str] | None = None,
               quiet: bool = False) -> None:
-    argv = [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", "8", "--access-logfile", "-" if not quiet else "/dev/null", "--graceful-timeout", "5"]
+    # Worker class and threads from config/gunicorn.conf.py, as in docker-compose: long-polls never starve pages.
+    argv = [PY, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"), "config.wsgi:application",
+            "--bind", f"{host}:{port}", "--workers", str(workers), "--access-logfile", "-" if not quiet else "/dev/null",
+            "--graceful-timeout", "5"]
     stack.start("gunicorn", argv, env=env, quiet=quiet)
 
     def up() -> bool:
@@ -159,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         manage("load_quizzes")
         say("Demo accounts")
         manage("create_demo_users")
-        say(f"Starting a Celery worker ({args.workers} processes, with beat)")
+        say(f"Starting a Celery worker ({args.workers} processes) and beat, restarted if they exit")
         start_workers(stack, args.workers, beat=True)
         say(f"Starting gunicorn on {args.host}:{args.port}")
         start_web(stack, args.host, args.port, workers=2)

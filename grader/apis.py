@@ -1,11 +1,16 @@
 """The grading API: submit code or a choice answer, read verdicts, get a token."""
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import connection
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
@@ -14,36 +19,81 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from config.api_docs import errors
+from config.api_docs import ErrorSerializer, errors
 from quiz.models import Item
 
-from . import selectors, services
+from . import notify, selectors, services
 from .models import Submission
 from .notify import wait_for_verdict
+
+logger = logging.getLogger(__name__)
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 100  # Submission.idempotency_key's max_length
 
 
 class WaitSerializer(serializers.Serializer):
     wait = serializers.FloatField(required=False, min_value=0, max_value=30)
 
 
-def _wait(pk: int, seconds: float, user: Any) -> Submission:
-    """The submission once its verdict is stored, or as it is after `seconds`."""
+def _release_connection() -> None:
+    if not connection.in_atomic_block:  # a test's transaction: closing would end it
+        connection.close()
+
+
+def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
+    """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it.
+
+    A waiting request holds a thread (gunicorn has plenty) and its thread's PostgreSQL connection (there are
+    about a hundred in all). Past GRADER_WAITS_HOLDING_CONNECTIONS waiting requests in this process, the others
+    let their connection go between looks and at the end, so however many clients long-poll they cannot use
+    the connections up; below it nothing is closed, since opening a connection costs more than a grading's
+    whole database work.
+    """
     pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
-    wait_for_verdict(pk, seconds, lambda: not pending.exists())
-    submission = selectors.submission_get(user=user, pk=pk)
-    assert submission is not None  # it was visible a moment ago and submissions are never deleted
-    return submission
+    released = False
+
+    def is_final() -> bool:
+        nonlocal released
+        try:
+            return not pending.exists()
+        finally:
+            if notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
+                released = True
+                _release_connection()
+
+    try:
+        wait_for_verdict(pk, seconds, is_final)
+        submission = selectors.submission_get(user=user, pk=pk)
+        assert submission is not None  # it was visible a moment ago and submissions are never deleted
+        return submission, submission_data(submission, user)
+    finally:
+        if released:  # and its idle thread keeps none either
+            _release_connection()
 
 
 class SubmissionRateThrottle(UserRateThrottle):
-    """Per-user limit on new submissions (GRADER_SUBMISSION_RATE); reading is not throttled."""
+    """Per-user limit on new submissions (GRADER_SUBMISSION_RATE); reading is not throttled.
+
+    The counts live in the shared cache (Redis). When it cannot be reached the throttle lets the
+    request through: refusing every submission, or a 500, because of a broker outage would be worse
+    than a few minutes without a rate limit (the course's policy still limits attempts).
+    """
 
     scope = "submissions"
+    WARN_EVERY_SECONDS = 30.0
+    _warned_at = float("-inf")
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method != "POST":
             return True
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except (redis.RedisError, OSError) as exc:
+            now = time.monotonic()
+            if now - SubmissionRateThrottle._warned_at >= self.WARN_EVERY_SECONDS:
+                SubmissionRateThrottle._warned_at = now
+                logger.warning("submission throttle off: the cache is unreachable (%s)", exc)
+            return True
 
 
 class CheckResultSerializer(serializers.Serializer):
@@ -88,6 +138,8 @@ class SubmissionOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    requeued = serializers.BooleanField(help_text="sent to the graders again after a worker restart or a lost queue "
+                                        "message (nothing to do: it is graded once, as soon as a worker is free)")
 
 
 def _with_graph_urls(submission: Submission, checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -129,7 +181,34 @@ def submission_data(submission: Submission, user: Any) -> dict[str, Any]:
         "created_at": submission.created_at,
         "started_at": submission.started_at,
         "finished_at": submission.finished_at,
+        "requeued": submission.requeued_at is not None and submission.requeued_at == submission.queued_at,
     }
+
+
+class CodeField(serializers.CharField):
+    """Code as a JSON string only: a number or a list is an error, not text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key header: None when absent; 1 to 100 visible ASCII characters, else a 400."""
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not all("!" <= c <= "~" for c in key):
+        raise exceptions.ValidationError({IDEMPOTENCY_KEY_HEADER: [
+            f"must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (a UUID is a good choice)"]})
+    return key
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was first used with a different request."
+    default_code = "idempotency_key_reused"
 
 
 class SubmissionListApi(APIView):
@@ -137,8 +216,8 @@ class SubmissionListApi(APIView):
 
     class SubmissionInputSerializer(serializers.Serializer):
         item = serializers.SlugField(help_text="slug of the item answered")
-        code = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                     help_text="code items: the learner's code (at most 64 KiB of UTF-8)")
+        code = CodeField(required=False, allow_blank=True, trim_whitespace=False,
+                         help_text="code items: the learner's code, a string (at most 64 KiB of UTF-8)")
         choices = serializers.ListField(child=serializers.IntegerField(), required=False,
                                         help_text="choice items: ids of the chosen choices")
         course = serializers.SlugField(required=False, help_text="the course the attempt is for (needed only when "
@@ -190,37 +269,57 @@ class SubmissionListApi(APIView):
     @extend_schema(
         operation_id="submissions_create",
         request=SubmissionInputSerializer,
-        parameters=[OpenApiParameter("wait", float, description=(
-            "seconds (at most 30) to wait for the verdict of code: 201 with the graded submission if it came in "
-            "time, else 202 as without it"))],
+        parameters=[
+            OpenApiParameter("wait", float, description=(
+                "seconds (at most 30) to wait for the verdict of code: 201 with the graded submission if it came "
+                "in time, else 202 as without it")),
+            OpenApiParameter(IDEMPOTENCY_KEY_HEADER, str, location=OpenApiParameter.HEADER, description=(
+                "any string of 1 to 100 visible ASCII characters, new for each submission (a UUID): sending the "
+                "same request again with the same key (a retry after a dropped connection or a 503) stores "
+                "nothing new and answers with the first submission as it is now, 202 while it waits for its "
+                "verdict and 201 once graded, with the header `Idempotent-Replayed: true`. Keys are per user "
+                "and kept with the submission. The same key with another item, course or answer is a 422.")),
+        ],
         responses={202: SubmissionQueuedSerializer, 201: SubmissionOutputSerializer,
-                   **errors(400, 401, 403, 415, 429)},
+                   **errors(400, 401, 403, 415, 429),
+                   413: OpenApiResponse(ErrorSerializer, description="Request body too large"),
+                   422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused for another request")},
         description=("Code is queued for grading (202; read the returned url, with ?wait= to get the verdict as soon "
                      "as it is stored). A choice answer is graded at once (201). The course's policy applies: an "
                      "attempt refused by it (not open, past the due date, no attempts left, cooldown, time limit "
-                     "over, a repeat of an earlier answer) is a 400 saying why, and nothing is stored."),
+                     "over, a repeat of an earlier answer) is a 400 saying why, and nothing is stored. Code is "
+                     "accepted while the grading queue is unreachable: it is stored, answered 202 and queued as "
+                     "soon as the queue is back. Send an Idempotency-Key to retry safely."),
     )
     def post(self, request: Request) -> Response:
         params = WaitSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         data = self.SubmissionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        key = idempotency_key(request)
         item = Item.objects.filter(slug=data.validated_data["item"], archived=False).first()
         if item is None:
             raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]})
         try:
-            submission = services.submission_create(
+            created = services.submission_create_once(
                 user=request.user, item=item, code=data.validated_data.get("code"),
-                selected=data.validated_data.get("choices"), course=data.validated_data.get("course"))
+                selected=data.validated_data.get("choices"), course=data.validated_data.get("course"),
+                idempotency_key=key)
         except services.SubmissionRefused as exc:
             raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+        except services.IdempotencyKeyReused as exc:
+            raise IdempotencyKeyReused(str(exc)) from None
+        submission = created.submission
+        headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
+        answer = None
         if submission.is_pending and params.validated_data.get("wait"):
-            submission = _wait(submission.pk, params.validated_data["wait"], request.user)
+            submission, answer = _wait(submission.pk, params.validated_data["wait"], request.user)
         if submission.is_pending:
             url = reverse("api:submission-detail", args=[submission.pk])
             return Response({"id": submission.pk, "status": submission.status, "url": url},
-                            status=status.HTTP_202_ACCEPTED, headers={"Location": url})
-        return Response(submission_data(submission, request.user), status=status.HTTP_201_CREATED)
+                            status=status.HTTP_202_ACCEPTED, headers={"Location": url, **headers})
+        return Response(answer or submission_data(submission, request.user), status=status.HTTP_201_CREATED,
+                        headers=headers)
 
 
 class SubmissionDetailApi(APIView):
@@ -238,17 +337,8 @@ class SubmissionDetailApi(APIView):
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
         if submission.is_pending and params.validated_data.get("wait"):
-            submission = _wait(pk, params.validated_data["wait"], request.user)
+            return Response(_wait(pk, params.validated_data["wait"], request.user)[1])
         return Response(submission_data(submission, request.user))
-
-
-class CodeField(serializers.CharField):
-    """Code as a JSON string only: a number or a list is an error, not text."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class PrecheckApi(APIView):

@@ -54,6 +54,16 @@ class Submission(Verdict):
     queued_at = models.DateTimeField(null=True, blank=True, help_text="Last time it was sent to the grading queue")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Recovery in seconds (grader.services.submissions_requeue_stuck): a running submission's claim is a lease that
+    # the grading task renews; once it runs out, its worker is presumed dead and the sweep sends the submission again.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False,
+                                       help_text="While running: the claim holds until then unless its task renews it")
+    requeued_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                       help_text="Last time the sweep sent it again (its worker died or its queue "
+                                       "message was lost); equal to queued_at while that sending is the latest")
+    idempotency_key = models.CharField(
+        max_length=100, null=True, blank=True, editable=False,
+        help_text="The client's Idempotency-Key: a retry that sends it again gets this submission back")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -61,6 +71,11 @@ class Submission(Verdict):
             models.Index(fields=["user", "item", "-created_at"], name="submission_user_item"),
             models.Index(fields=["course", "user", "item"], name="submission_course_user_item"),
             models.Index(fields=["status", "created_at"], name="submission_status_created"),
+        ]
+        constraints = [
+            # In the database, not only checked in code: two concurrent retries cannot both store an attempt.
+            models.UniqueConstraint(fields=["user", "idempotency_key"], condition=models.Q(idempotency_key__isnull=False),
+                                    name="unique_idempotency_key_per_user"),
         ]
 
     def __str__(self) -> str:

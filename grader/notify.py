@@ -1,8 +1,17 @@
 """Verdict notices over Redis pub/sub, so a client can wait for a verdict
-(`?wait=` on the submission API) instead of polling the database."""
+(`?wait=` on the submission API) instead of polling the database.
+
+Redis is a convenience here, never a requirement: when it is unreachable a wait
+falls back to looking at the database every POLL_SECONDS, and publishing
+never raises. A waiting request holds a web thread, so each process lets at most
+GRADER_WAITS_PER_PROCESS requests wait at once (config/gunicorn.conf.py gives it
+more threads than that); any further request answers at once with what is stored,
+which keeps threads free for ordinary requests however many clients long-poll.
+"""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -11,7 +20,37 @@ import redis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
-RECHECK_SECONDS = 1.0  # a notice can be missed (Redis restarting): look at the database this often anyway
+# While subscribed, the notice says when to look; the database is still read every RECHECK_SECONDS in case a notice
+# was lost (redis-py re-subscribes by itself after a reconnect, and a verdict published in between is not replayed).
+RECHECK_SECONDS = 5.0
+POLL_SECONDS = 1.0  # without notices (Redis unreachable): how often the database is read instead
+
+
+class _Waiters:
+    """How many requests of this process are waiting, up to a limit."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self.lock:
+            if self.count >= settings.GRADER_WAITS_PER_PROCESS:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+_waiters = _Waiters()
+
+
+def waiting() -> int:
+    """How many requests of this process are waiting for a verdict right now."""
+    return _waiters.count
 
 
 @lru_cache(maxsize=1)
@@ -33,13 +72,27 @@ def verdict_published(submission_id: int) -> None:
 
 
 def wait_for_verdict(submission_id: int, timeout: float, is_final: Callable[[], bool]) -> bool:
-    """Block until is_final() holds or timeout passes; True when it holds."""
-    deadline = time.monotonic() + timeout
+    """Block until is_final() holds or timeout passes; True when it holds. With GRADER_WAITS_PER_PROCESS
+    requests of this process waiting already, no blocking: is_final() as it is now."""
+    if not _waiters.enter():
+        logger.warning("%d requests of this process are waiting already; submission %s answered without waiting",
+                       settings.GRADER_WAITS_PER_PROCESS, submission_id)
+        return is_final()
     try:
-        pubsub = _client().pubsub(ignore_subscribe_messages=True)
+        return _wait(submission_id, time.monotonic() + timeout, is_final)
+    finally:
+        _waiters.leave()
+
+
+def _wait(submission_id: int, deadline: float, is_final: Callable[[], bool]) -> bool:
+    pubsub = _client().pubsub(ignore_subscribe_messages=True)  # connects on subscribe, not here
+    try:
         pubsub.subscribe(channel(submission_id))
-    except redis.RedisError:
-        pubsub = None
+        listening = True
+    except (redis.RedisError, OSError) as exc:
+        logger.info("no verdict notices (%s); submission %s is waited for by polling the database", exc,
+                    submission_id)
+        listening = False
     try:
         while True:
             if is_final():  # checked after subscribing: a verdict cannot slip between the two
@@ -47,17 +100,15 @@ def wait_for_verdict(submission_id: int, timeout: float, is_final: Callable[[], 
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            step = min(remaining, RECHECK_SECONDS)
-            if pubsub is None:
-                time.sleep(step)
+            if not listening:
+                time.sleep(min(remaining, POLL_SECONDS))
                 continue
             try:
-                pubsub.get_message(timeout=step)
-            except redis.RedisError:
-                pubsub = None
+                pubsub.get_message(timeout=min(remaining, RECHECK_SECONDS))
+            except (redis.RedisError, OSError):
+                listening = False  # Redis went away mid-wait: poll the database for the rest
     finally:
-        if pubsub is not None:
-            try:
-                pubsub.close()
-            except redis.RedisError:
-                pass
+        try:
+            pubsub.close()
+        except (redis.RedisError, OSError):
+            pass

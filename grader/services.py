@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from courses import selectors as course_selectors
 from courses import services as course_services
@@ -44,6 +50,18 @@ class SubmissionRefused(Exception):
     def __init__(self, message: str, field: str = "code") -> None:
         super().__init__(message)
         self.field = field
+
+
+class IdempotencyKeyTaken(Exception):
+    """The learner already sent a submission with this idempotency key: `submission` is the one it stored."""
+
+    def __init__(self, submission: Submission) -> None:
+        super().__init__(f"idempotency key already used by submission {submission.pk}")
+        self.submission = submission
+
+
+class IdempotencyKeyReused(Exception):
+    """The idempotency key was first sent with a different answer; nothing was stored. The message says how."""
 
 
 def item_limits(item: Item) -> Limits:
@@ -167,12 +185,40 @@ def choice_grade(*, item: Item, selected: list[int]) -> ChoiceResult:
     return ChoiceResult(grade=grade, selected=chosen)
 
 
-def submissions_enqueue(submission_ids: list[int]) -> None:
-    """Send submissions to the grading queue (call inside transaction.on_commit)."""
+# The queued_at of a submission whose message never reached the broker (Redis was down when it was stored):
+# older than any cutoff the sweep (grader.requeue_stuck) uses, so its next pass sends it.
+NEVER_SENT = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+# Publishing runs inside the web request that stored the rows: one immediate retry (a pooled connection that went
+# stale when Redis restarted), no more. With the broker away the request answers now and the sweep sends later,
+# instead of holding the learner for kombu's default retries (0.6 s per message, a minute for a regrade batch).
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def submissions_enqueue(submission_ids: list[int]) -> list[int]:
+    """Send submissions to the grading queue (call inside transaction.on_commit); returns the ids not sent.
+
+    Never fails on a broker fault: the rows are committed already, and a request that stored its submission
+    must not answer 500 because Redis is away (the learner would send it again and pay a second attempt).
+    What could not be sent stays queued with queued_at = NEVER_SENT, which the sweep re-queues at its next
+    pass once the broker is back; nothing is lost. After the first failure the rest are not tried.
+    """
     from .tasks import grade_submission
 
-    for submission_id in submission_ids:
-        grade_submission.apply_async(args=[submission_id])
+    for index, submission_id in enumerate(submission_ids):
+        try:
+            grade_submission.apply_async(args=[submission_id], retry_policy=PUBLISH_RETRY_POLICY)
+        except (BrokerError, redis.RedisError, OSError) as exc:
+            unsent = submission_ids[index:]
+            logger.warning("broker unavailable, %d submission(s) left for the sweep to send (%s): %s",
+                           len(unsent), unsent[:20], exc)
+            break
+    else:
+        return []
+    try:
+        Submission.objects.filter(pk__in=unsent, status=Status.QUEUED).update(queued_at=NEVER_SENT)
+    except DatabaseError as exc:  # still queued: the sweep finds them by age, only later
+        logger.warning("could not mark submissions %s as never sent: %s", unsent[:20], exc)
+    return unsent
 
 
 @dataclass(frozen=True)
@@ -234,9 +280,14 @@ def _refuse_repeat(standing: Standing, user: Any, item: Item, code: str, selecte
                 "again: a repeat costs no attempt and is not graded", field="code" if code else "choices")
 
 
+def _keyed_submission(user: Any, idempotency_key: str) -> Submission | None:
+    return Submission.objects.filter(user=user, idempotency_key=idempotency_key).select_related("item", "course").first()
+
+
 @transaction.atomic
 def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
-                      selected: list[int] | None = None, course: str | None = None) -> Submission:
+                      selected: list[int] | None = None, course: str | None = None,
+                      idempotency_key: str | None = None) -> Submission:
     """Store an attempt at an item in one of the learner's courses, under that course quiz's policy.
 
     Code is queued for a worker once the transaction commits; a choice answer is graded at once. The
@@ -244,7 +295,14 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
     attempts, cooldown; the attempt's penalty and lateness are fixed now and applied to its score when
     it is graded. A syntax error or the unchanged starter costs no attempt; a repeat of an earlier answer
     is refused. Refused input raises SubmissionRefused and stores nothing.
+
+    An idempotency_key is stored with the submission; when the learner already used it, this raises
+    IdempotencyKeyTaken (checked first, and again once the learner's lock is held, so a concurrent retry
+    waits for the first and finds its row rather than being refused as a repeat).
+    submission_create_once turns that into the earlier submission.
     """
+    if idempotency_key is not None and (earlier := _keyed_submission(user, idempotency_key)) is not None:
+        raise IdempotencyKeyTaken(earlier)
     if item.archived:
         raise SubmissionRefused("this item is archived and no longer takes answers", field="item")
     course_quiz = course_quiz_resolve(user=user, item=item, course=course)
@@ -267,7 +325,10 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
         if isinstance(code, bytes):
             code = code.decode("utf-8")
     # One attempt at a time per learner and course: concurrent requests cannot both take the last attempt.
-    Membership.objects.select_for_update().filter(user=user, course_id=course_quiz.course_id).first()
+    # (Ordered by pk: the model's ordering joins the user, and FOR UPDATE would lock the user's row too.)
+    Membership.objects.select_for_update().filter(user=user, course_id=course_quiz.course_id).order_by("pk").first()
+    if idempotency_key is not None and (earlier := _keyed_submission(user, idempotency_key)) is not None:
+        raise IdempotencyKeyTaken(earlier)
     standing = standing_of(user=user, item=item, course_quiz=course_quiz, now=now)
     progress = quiz_selectors.ItemProgress(attempts=standing.attempts)
     params = quiz_selectors.item_params(item=item, user=user, progress=progress)
@@ -285,7 +346,8 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
     if standing.policy.time_limit is not None:
         course_services.quiz_start(course_quiz=course_quiz, user=user)
     counted = {} if free else {"attempt": standing.attempts + 1, "penalty": standing.next_penalty}
-    fields = {"user": user, "item": item, "course_id": course_quiz.course_id, "late": standing.late, **counted}
+    fields = {"user": user, "item": item, "course_id": course_quiz.course_id, "late": standing.late,
+              "idempotency_key": idempotency_key, **counted}
     if item.kind == Item.Kind.CHOICE:
         grade = result.grade
         submission = Submission.objects.create(
@@ -299,6 +361,61 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
     return submission
 
 
+@dataclass(frozen=True)
+class Created:
+    submission: Submission
+    replayed: bool  # True: the idempotency key's earlier submission, returned again; nothing was stored now
+
+
+def submission_create_once(*, user: Any, item: Item, code: str | bytes | None = None,
+                           selected: list[int] | None = None, course: str | None = None,
+                           idempotency_key: str | None = None) -> Created:
+    """submission_create, at most once per idempotency key and learner.
+
+    Why: a client that lost the answer to its POST (a dropped connection, a 503 while the database restarted
+    after the row was committed) cannot know whether its attempt was stored; it sends the same request again
+    with the same key, and gets the first submission back (as it is now: queued or graded) instead of paying
+    a second attempt. The replay ignores everything that changed since (attempts used up, the due date), since
+    nothing new is stored. The key is unique per learner in the database: of two concurrent requests with it,
+    one stores and the other gets that row. The same key with another item, course or answer raises
+    IdempotencyKeyReused: a client reusing keys would otherwise lose its later answers without a word.
+    """
+    try:
+        return Created(submission_create(user=user, item=item, code=code, selected=selected, course=course,
+                                         idempotency_key=idempotency_key), replayed=False)
+    except IdempotencyKeyTaken as taken:
+        earlier = taken.submission
+    except IntegrityError:
+        # The same key, concurrently, for a course whose lock we did not share: the other request stored first.
+        found = _keyed_submission(user, idempotency_key) if idempotency_key is not None else None
+        if found is None:
+            raise
+        logger.info("idempotency key of submission %s was sent twice at once; the second stored nothing", found.pk)
+        earlier = found
+    difference = _request_difference(earlier, item=item, code=code, selected=selected, course=course)
+    if difference:
+        raise IdempotencyKeyReused(f"this Idempotency-Key was first used for submission {earlier.pk} with "
+                                   f"{difference}; use a new key for a new submission")
+    return Created(earlier, replayed=True)
+
+
+def _request_difference(earlier: Submission, *, item: Item, code: str | bytes | None, selected: list[int] | None,
+                        course: str | None) -> str:
+    """How a request differs from the one that stored `earlier` ('' when it is the same request)."""
+    if earlier.item_id != item.pk:
+        return f"another item ({earlier.item.slug})"
+    if course and earlier.course.slug != course:
+        return f"another course ({earlier.course.slug})"
+    if isinstance(code, bytes):
+        code = code.decode("utf-8", errors="replace")
+    if item.kind == Item.Kind.CHOICE:
+        if sorted(set(selected or [])) != sorted(earlier.selected):
+            return "other choices"
+    elif (code or "") != earlier.code:
+        return "other code"
+    return ""
+
+
 def attempt_announce(submission: Submission) -> None:
     """Tell the ways in (the LMS grade passback) that a verdict was stored, once that is committed."""
     ids = {"submission_id": submission.pk, "user_id": submission.user_id, "course_id": submission.course_id,
@@ -306,31 +423,82 @@ def attempt_announce(submission: Submission) -> None:
     transaction.on_commit(lambda: attempt_graded.send(sender=Submission, **ids))
 
 
-def submission_claim(*, submission_id: int, task_id: str) -> Submission | None:
+def submission_claim(*, submission_id: int, task_id: str, retries: int = 0) -> Submission | None:
     """Take a submission for grading, or None when it must be left alone.
 
     Left alone: already graded (a redelivered message), or being graded right
     now by another task. A redelivery of the same task (its worker died) takes
-    it back. Too many deliveries end it with internal_error, so one submission
-    cannot loop through the workers forever.
+    it back, and so does any task once the holder's lease ran out (it died and
+    the sweep has not re-queued it yet). Too many deliveries end it with
+    internal_error, so one submission cannot loop through the workers forever;
+    the task's own retries after an infrastructure fault (`retries`) are not
+    held against it.
 
     The claim is one conditional UPDATE: the database decides atomically, and a
-    grading costs no explicit transaction.
+    grading costs no explicit transaction. It is a lease of GRADER_LEASE_SECONDS,
+    renewed while grading (submission_lease_kept).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, claim=task_id) | Q(
-        status=Status.RUNNING, started_at__lte=stale)
-    claimed = Submission.objects.filter(takeable, pk=submission_id, deliveries__lt=settings.GRADER_MAX_DELIVERIES).update(
-        status=Status.RUNNING, started_at=now, deliveries=F("deliveries") + 1, claim=task_id)
+        status=Status.RUNNING, lease_until__lt=now) | Q(  # rows claimed before leases existed: by age
+        status=Status.RUNNING, lease_until__isnull=True, started_at__lte=stale)
+    claimed = Submission.objects.filter(
+        takeable, pk=submission_id, deliveries__lt=settings.GRADER_MAX_DELIVERIES + retries).update(
+        status=Status.RUNNING, started_at=now, deliveries=F("deliveries") + 1, claim=task_id,
+        lease_until=now + timedelta(seconds=settings.GRADER_LEASE_SECONDS))
     if claimed:
         return Submission.objects.select_related("item").get(pk=submission_id)
     gave_up = Submission.objects.filter(takeable, pk=submission_id).update(
-        status=Status.INTERNAL_ERROR, finished_at=now,
+        status=Status.INTERNAL_ERROR, finished_at=now, lease_until=None,
         error="Grading this submission failed too many times; it was stopped. This is not your fault.")
     if gave_up:
         logger.error("submission %s gave up after %s deliveries", submission_id, settings.GRADER_MAX_DELIVERIES)
     return None
+
+
+def submission_lease_renew(*, submission_id: int, task_id: str, seconds: float | None = None) -> bool:
+    """Extend the claim of `task_id` on a running submission by `seconds` (default GRADER_LEASE_SECONDS) from
+    now; False when the task no longer holds it (the sweep re-queued it, another task took it over)."""
+    until = timezone.now() + timedelta(seconds=settings.GRADER_LEASE_SECONDS if seconds is None else seconds)
+    return bool(Submission.objects.filter(pk=submission_id, status=Status.RUNNING, claim=task_id).update(
+        lease_until=until))
+
+
+@contextmanager
+def submission_lease_kept(*, submission_id: int, task_id: str) -> Iterator[None]:
+    """Renew the claim's lease every third of GRADER_LEASE_SECONDS while the block (the grading) runs.
+
+    Why: the lease is how a dead worker is noticed in seconds (the sweep re-queues a running submission whose
+    lease ran out), so it must be short, while a grading may legitimately last its wall limit (up to ~21 s, more
+    with a reference to compute). A thread renews it: the grading itself blocks on the sandbox's socket. When the
+    worker dies, so does the thread, and the lease runs out. The thread opens a database connection of its own
+    only when a grading outlasts the first renewal, and closes it when the block ends. A failed renewal is
+    logged and tried again at the next turn; if the lease runs out meanwhile, the sweep re-queues the submission
+    and the verdict of whichever task holds the claim last is the one stored.
+    """
+    stop = threading.Event()
+    interval = settings.GRADER_LEASE_SECONDS / 3
+
+    def keep() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    if not submission_lease_renew(submission_id=submission_id, task_id=task_id):
+                        return  # taken over: nothing left to keep
+                except DatabaseError as exc:
+                    logger.warning("submission %s: could not renew the lease of task %s: %s",
+                                   submission_id, task_id, exc)
+        finally:
+            connections.close_all()  # this thread's own connections only
+
+    thread = threading.Thread(target=keep, name=f"lease-{submission_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> bool:
@@ -347,7 +515,7 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
     })
     updated = Submission.objects.filter(pk=submission.pk, status=Status.RUNNING, claim=task_id).update(
         **verdict, final_score=Policy.final_score(grade.score, submission.penalty),
-        item_version=submission.item.version, finished_at=timezone.now(),
+        item_version=submission.item.version, finished_at=timezone.now(), lease_until=None,
     )
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
@@ -357,21 +525,47 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
     return bool(updated)
 
 
-def submissions_requeue_stuck(*, older_than_seconds: int) -> list[int]:
-    """Send again every submission queued or running for longer than the threshold.
+def submissions_requeue_stuck(*, older_than_seconds: int | None = None,
+                              in_broker: Callable[[], Collection[int] | None] | None = None) -> list[int]:
+    """Send again what a dead worker or a lost message left waiting; returns the ids sent.
 
-    Catches what a restarted, empty Redis or a dead worker lost. A stuck submission
-    goes back to queued and loses its claim, so whichever task takes it next grades
-    it, and a late verdict from a presumed-dead task is dropped by
-    submission_record: one verdict per submission, however many messages arrive.
+    Always: running submissions whose lease ran out (the worker grading them died: the lease is renewed every
+    few seconds while grading), and queued ones whose first sending failed (submissions_enqueue marked them
+    NEVER_SENT). With in_broker (the periodic sweep, grader.tasks.requeue_stuck, passes
+    grader.broker.submissions_in_broker): queued submissions older than GRADER_LOST_MESSAGE_SECONDS whose message
+    the broker no longer holds, or holds in a worker that took it that long ago without starting it (Redis
+    restarted empty; the worker that prefetched it died). The broker is read only when there are such
+    candidates. With older_than_seconds (`manage.py requeue_stuck --older-than`): anything queued or running
+    longer than that.
+
+    So recovery does not wait for a fixed age or for Redis's visibility timeout, and a long but healthy queue (a
+    deadline rush) is never sent twice. A re-queued submission loses its claim, so whichever task takes it next
+    grades it; a late verdict from a presumed-dead task is dropped by submission_record, and a late copy of a
+    message is refused by submission_claim: one verdict per submission, however many messages arrive.
+    requeued_at = queued_at tells the learner it was re-queued.
     """
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    now = timezone.now()
+    stuck = Q(status=Status.RUNNING, lease_until__lt=now) | Q(status=Status.QUEUED, queued_at__lte=NEVER_SENT) | Q(
+        status=Status.RUNNING, lease_until__isnull=True,  # claimed before leases existed: by age
+        started_at__lte=now - timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS))
+    if older_than_seconds is not None:
+        cutoff = now - timedelta(seconds=older_than_seconds)
+        stuck |= Q(status=Status.QUEUED, queued_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff)
+    if in_broker is not None:
+        lost_before = now - timedelta(seconds=settings.GRADER_LOST_MESSAGE_SECONDS)
+        waiting = Q(status=Status.QUEUED, queued_at__lte=lost_before)
+        candidates = list(Submission.objects.filter(waiting).values_list("pk", flat=True))
+        present = in_broker() if candidates else None
+        if present is not None:
+            lost = [pk for pk in candidates if pk not in present]
+            if lost:
+                stuck |= waiting & Q(pk__in=lost)
     with transaction.atomic():
-        stuck = Submission.objects.select_for_update().filter(
-            Q(status=Status.QUEUED, queued_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff))
-        ids = list(stuck.values_list("pk", flat=True))
+        ids = list(Submission.objects.select_for_update(skip_locked=True).filter(stuck).order_by("pk").values_list(
+            "pk", flat=True))  # oldest first: sent again in the order they came
         if ids:
-            Submission.objects.filter(pk__in=ids).update(status=Status.QUEUED, claim="", queued_at=timezone.now())
+            Submission.objects.filter(pk__in=ids).update(status=Status.QUEUED, claim="", queued_at=now,
+                                                         requeued_at=now, lease_until=None)
             transaction.on_commit(lambda: submissions_enqueue(ids))
     if ids:
         logger.warning("re-queued %d stuck submission(s): %s", len(ids), ids[:20])

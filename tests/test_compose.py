@@ -6,8 +6,12 @@ tests see both what is written and what a container would get.
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from config.celery_app import HEARTBEAT_SECONDS
 from config.settings.environment import KNOWN, check_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,9 +248,56 @@ def test_web_and_worker_have_health_checks(services: dict[str, Any]) -> None:
     assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "python"], "no curl in the slim image"
     assert "http://127.0.0.1:8000/healthz/" in web, web
     worker = healthcheck_text(services["worker"])
-    assert "-A config inspect ping" in worker, worker
-    # $HOSTNAME must reach the container's shell ($$), not be filled in from the host by Compose.
-    assert not re.search(r"(?<!\$)\$\{?HOSTNAME", worker), worker
+    assert WORKER_HEARTBEAT in worker, worker
+    # $(...) must reach the container's shell ($$), not be filled in from the host by Compose.
+    assert not re.search(r"(?<!\$)\$[({A-Za-z]", worker), worker
+
+
+# -- riding out faults (issue 14) ---------------------------------------------------
+WORKER_HEARTBEAT = "/tmp/worker-heartbeat"
+
+
+def test_the_worker_touches_the_heartbeat_file_its_health_check_reads(services: dict[str, Any]) -> None:
+    tokens = argv(services["worker"]["command"])
+    assert "--heartbeat-file" in tokens, tokens
+    assert tokens[tokens.index("--heartbeat-file") + 1] == WORKER_HEARTBEAT, tokens
+
+
+@pytest.mark.skipif(shutil.which("sh") is None or shutil.which("stat") is None, reason="needs sh and GNU stat")
+def test_the_worker_health_check_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_or_missing_one(
+        resolved: dict[str, Any], tmp_path: Path) -> None:
+    """The health check's own shell command, run here against a file of the test's (as the container would)."""
+    test = resolved["worker"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL", test
+    heartbeat = tmp_path / "heartbeat"
+    script = test[1].replace(WORKER_HEARTBEAT, str(heartbeat))
+
+    def healthy() -> bool:
+        return subprocess.run(["sh", "-c", script], capture_output=True).returncode == 0
+
+    assert not healthy(), "no heartbeat yet (the worker is starting or never connected)"
+    heartbeat.touch()
+    assert healthy(), script
+    stale = time.time() - 3 * HEARTBEAT_SECONDS - 20  # several missed touches, past the 30 s allowed
+    os.utime(heartbeat, (stale, stale))
+    assert not healthy(), "a worker that stopped consuming (reconnecting, stuck) must show as unhealthy"
+
+
+def test_beat_runs_on_its_own_never_inside_a_worker(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        tokens = argv(service.get("command") or [])
+        if tokens[:4] == ["celery", "-A", "config", "worker"]:
+            assert not {"-B", "--beat"} & set(tokens), f"{name} runs beat inside a worker: {tokens}"
+    beats = [name for name, service in services.items() if argv(service.get("command") or [])[:4]
+             == ["celery", "-A", "config", "beat"]]
+    assert beats == ["beat"], beats
+    assert "scale" not in services["beat"] and "replicas" not in (services["beat"].get("deploy") or {}), \
+        "exactly one beat, or the sweep runs twice as often"
+
+
+@pytest.mark.parametrize("name", ALL_SERVICES)
+def test_every_service_is_restarted_when_it_exits(services: dict[str, Any], name: str) -> None:
+    assert services[name].get("restart") in ("always", "unless-stopped"), (name, services[name].get("restart"))
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

@@ -1,15 +1,22 @@
-"""A real Celery worker process for tests, on the real Redis and the test database."""
+"""Real Celery worker and beat processes for tests, on a real Redis (the shared test broker or a private one) and
+the test database."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -39,9 +46,10 @@ def _die_with_parent() -> None:
 class WorkerProcess:
     """`celery -A config worker` as a subprocess; killable, restartable."""
 
-    def __init__(self, concurrency: int = 1, log: Path | None = None) -> None:
+    def __init__(self, concurrency: int = 1, log: Path | None = None, heartbeat_file: Path | None = None) -> None:
         self.concurrency = concurrency
         self.log = log or ROOT / "var" / "test-worker.log"
+        self.heartbeat_file = heartbeat_file
         self.process: subprocess.Popen[bytes] | None = None
         self.hostname = ""
 
@@ -58,7 +66,8 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "grading,default",
                  "--concurrency", str(self.concurrency), "--hostname", self.hostname, "--loglevel", "INFO",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                 "--without-gossip", "--without-mingle", "--without-heartbeat",
+                 *(["--heartbeat-file", str(self.heartbeat_file)] if self.heartbeat_file else [])],
                 cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=_die_with_parent)
         try:
@@ -93,3 +102,117 @@ class WorkerProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class BeatProcess:
+    """`celery -A config beat` as a subprocess: the periodic sweep (grader.requeue_stuck), as in production."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.log = directory / "beat.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BeatProcess:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        env = WorkerProcess().env()
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+                 "--schedule", str(self.directory / "celerybeat-schedule")],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, stopped and started again empty.
+
+    Tests that stop the broker use one, never the Redis on 6379 that other test runs on this machine share.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="test-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
+
+    def start(self) -> None:
+        with open(self.dir / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                 "--dir", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                if self.client().ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the private redis-server on port {self.port} did not start; see {self.dir}")
+
+    def stop(self) -> None:
+        """SIGKILL: nothing is saved, so it comes back empty, as a crashed broker does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app and verdict notices at another broker.
+
+    Celery reads CELERY_BROKER_URL from the environment before its settings, so that changes too; the
+    connection pools and the control mailbox's cached producer pool are dropped so nothing keeps the old one.
+    """
+    from grader import notify
+
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    app.control.mailbox.__dict__.pop("producer_pool", None)
+    notify._client.cache_clear()
+
+
+@pytest.fixture
+def private_redis(settings, monkeypatch) -> Iterator[PrivateRedis]:  # type: ignore[no-untyped-def]
+    """A private broker for this test: this process and the workers it starts use it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    server = PrivateRedis()
+    server.start()
+    previous = settings.CELERY_BROKER_URL
+    monkeypatch.setenv("CELERY_BROKER_URL", previous)  # restored after the test, whatever use_broker sets
+    settings.CELERY_BROKER_URL = server.url  # read by WorkerProcess.env
+    use_broker(server.url)
+    try:
+        yield server
+    finally:
+        use_broker(previous)
+        server.close()

@@ -40,6 +40,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "quiz.error_pages.FriendlyErrorPagesMiddleware",  # our 404/500 pages with DEBUG on too (make run)
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.RequestGuardMiddleware",  # NUL in the query: 400; an API body over the limit: 413
+    "config.middleware.DatabaseUnavailableMiddleware",  # the database down: 503, never a 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +117,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {"submissions": env.str("GRADER_SUBMISSION_RATE", default="30/min")},
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # Bodies too deep, too large or not in their charset are refused with the error shape (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser", "config.parsers.FormParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -128,6 +132,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.openapi.add_infrastructure_errors"],
 }
 
 # Celery: read by config/celery_app.py through the CELERY_ namespace.
@@ -145,8 +151,23 @@ CELERY_TASK_ROUTES = {"grader.grade_submission": {"queue": "grading"}}
 # catch a worker that is stuck for a reason of its own.
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
+# A worker rides out a broker outage: it reconnects with back-off (1, 2, then every 3 s) for as long as it takes,
+# and never exits for it. Celery's default gives up after 100 tries and exits.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CONSUMER = "config.celery_app:Consumer"  # reconnects at most 3 s apart, not up to 30 s
+# A grading that is running when the connection drops finishes and stores its verdict; only its ack is lost, and
+# the redelivered message (if Redis kept it) is refused by the claim. Cancelling it would only waste the grading.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A new pool process starts its sandbox zygote before it reports up (grader.signals: importing torch, 2-4 s, more on
+# a busy machine). Celery's default 4 s wait then kills it and starts another, which is killed too: after a pool
+# process died, the worker never got a working one back (seen in tests/grader/test_recovery.py under load).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
+# The message of a SIGKILLed worker stays in Redis's unacked hash for visibility_timeout; recovery does not wait for
+# it (the sweep re-sends the submission within seconds and the claim refuses the late copy). Keepalive and a
+# connect timeout make a broker that vanished without closing its sockets show as a connection error.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_keepalive": True, "socket_connect_timeout": 5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes the database connection around every task unless this
 # is set: a new PostgreSQL connection per submission. Tasks follow Django's own
@@ -154,17 +175,33 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 10_000
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-submissions": {"task": "grader.requeue_stuck", "schedule": 30.0},
+    # Expires: sweeps that waited (no worker was up, or all were busy) are dropped, not run in a pile.
+    "requeue-stuck-submissions": {"task": "grader.requeue_stuck", "schedule": 2.0, "options": {"expires": 10.0}},
 }
 
-# Shared by every web process: the per-user submission throttle must count across them.
+# Shared by every web process: the per-user submission throttle must count across them. Short socket
+# timeouts: with Redis unreachable the throttle lets requests through (grader.apis) instead of hanging them.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL,
-                      "KEY_PREFIX": "autograd-quiz"}}
+                      "KEY_PREFIX": "autograd-quiz",
+                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 
 GRADER_ALLOW_UNSAFE_SANDBOX = env.bool("GRADER_ALLOW_UNSAFE_SANDBOX", default=False)
 GRADER_POOL_SIZE = env.int("GRADER_POOL_SIZE", default=2)
-GRADER_STUCK_AFTER_SECONDS = env.int("GRADER_STUCK_AFTER_SECONDS", default=120)
+GRADER_STUCK_AFTER_SECONDS = env.int("GRADER_STUCK_AFTER_SECONDS", default=120)  # `manage.py requeue_stuck`'s default
+# Recovery in seconds (grader.services.submissions_requeue_stuck, run by beat every 2 s). A claim is a lease of
+# GRADER_LEASE_SECONDS that the grading task renews every third of it; once it runs out the worker is presumed dead
+# and the submission is sent again: re-queued at most lease + sweep period (10 s) after a worker's death.
+GRADER_LEASE_SECONDS = 8
+# A queued submission whose message the broker does not hold (Redis restarted empty, the enqueue failed), or that
+# a worker has held this long without starting it (it was prefetched by a worker that died), is sent again.
+GRADER_LOST_MESSAGE_SECONDS = 5
 GRADER_MAX_DELIVERIES = 3  # a submission that kills its worker this often gets internal_error
+# Requests allowed to wait for a verdict (?wait=) at once, per web process (grader.notify); more answer at
+# once. Below config/gunicorn.conf.py's threads per process, so ordinary requests always find a free thread.
+GRADER_WAITS_PER_PROCESS = 64
+# Waiting requests beyond this many per process let their database connection go while they wait (grader.apis):
+# the web tier then holds at most about this many connections per process for long-polls, however many there are.
+GRADER_WAITS_HOLDING_CONNECTIONS = 16
 
 LOGGING = {
     "version": 1,

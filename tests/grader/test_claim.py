@@ -1,13 +1,14 @@
 """Who may grade a submission: the claim that makes grading happen once."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from grader.models import Submission
-from grader.services import submission_claim, submission_record
+from grader.services import submission_claim, submission_lease_kept, submission_lease_renew, submission_record
 from grader.sandbox import Grade
 from tests.factories import SubmissionFactory
 
@@ -56,3 +57,61 @@ def test_too_many_deliveries_end_in_internal_error(settings) -> None:  # type: i
 
 def test_a_missing_submission_is_ignored() -> None:
     assert submission_claim(submission_id=987654, task_id="task-a") is None
+
+
+# -- the claim is a lease (issue 14: recovery in seconds) ---------------------------
+def test_a_claim_is_a_lease_of_a_few_seconds(settings) -> None:  # type: ignore[no-untyped-def]
+    before = timezone.now()
+    claimed = submission_claim(submission_id=SubmissionFactory().pk, task_id="task-a")
+    assert claimed is not None and claimed.lease_until is not None
+    lease = (claimed.lease_until - before).total_seconds()
+    assert settings.GRADER_LEASE_SECONDS - 1 < lease < settings.GRADER_LEASE_SECONDS + 1
+
+
+def test_a_running_submission_whose_lease_ran_out_is_taken_over_at_once() -> None:
+    now = timezone.now()
+    held = SubmissionFactory(status="running", claim="live-task", started_at=now, deliveries=1,
+                             lease_until=now + timedelta(seconds=5))
+    assert submission_claim(submission_id=held.pk, task_id="task-b") is None, "a live lease is respected"
+    dead = SubmissionFactory(status="running", claim="dead-task", started_at=now, deliveries=1,
+                             lease_until=now - timedelta(seconds=1))
+    taken = submission_claim(submission_id=dead.pk, task_id="task-b")
+    assert taken is not None and taken.claim == "task-b", "not after GRADER_STUCK_AFTER_SECONDS: when the lease ends"
+
+
+def test_retries_after_an_infrastructure_fault_do_not_use_up_the_deliveries(settings) -> None:  # type: ignore[no-untyped-def]
+    submission = SubmissionFactory(status="running", claim="task-a", deliveries=settings.GRADER_MAX_DELIVERIES,
+                                   started_at=timezone.now())
+    again = submission_claim(submission_id=submission.pk, task_id="task-a", retries=1)
+    assert again is not None and again.status == "running", "the task's own retry is not a poison submission"
+
+
+def test_only_the_holder_renews_the_lease() -> None:
+    submission = SubmissionFactory()
+    claimed = submission_claim(submission_id=submission.pk, task_id="task-a")
+    assert submission_lease_renew(submission_id=submission.pk, task_id="task-a", seconds=60)
+    renewed = Submission.objects.get(pk=submission.pk).lease_until
+    assert (renewed - claimed.lease_until).total_seconds() > 30
+    assert not submission_lease_renew(submission_id=submission.pk, task_id="task-b")
+    assert Submission.objects.get(pk=submission.pk).lease_until == renewed
+
+
+@pytest.mark.django_db(transaction=True)  # the renewing thread has a connection of its own: it sees committed rows
+def test_the_lease_is_kept_alive_while_grading_and_no_longer(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GRADER_LEASE_SECONDS = 0.6  # renewed every 0.2 s
+    submission = SubmissionFactory()
+    claimed = submission_claim(submission_id=submission.pk, task_id="task-a")
+    with submission_lease_kept(submission_id=submission.pk, task_id="task-a"):
+        time.sleep(1.5)  # a grading that outlasts its first lease twice over
+        during = Submission.objects.get(pk=submission.pk).lease_until
+    assert during > claimed.lease_until + timedelta(seconds=0.5), (claimed.lease_until, during)
+    assert during > timezone.now(), "still held while grading"
+    time.sleep(0.5)
+    assert Submission.objects.get(pk=submission.pk).lease_until == during, "not renewed once the block ended"
+
+
+def test_a_recorded_verdict_ends_the_lease() -> None:
+    submission = SubmissionFactory()
+    claimed = submission_claim(submission_id=submission.pk, task_id="task-a")
+    assert submission_record(submission=claimed, grade=Grade(status="passed", score=1.0), task_id="task-a")
+    assert Submission.objects.get(pk=submission.pk).lease_until is None

@@ -376,6 +376,7 @@
       const tick = async () => {
         if (generation !== pollGeneration) return resolve(null); // another attempt was opened
         let failed = false;
+        const asked = Date.now();
         try {
           const response = await api(url + (url.includes("?") ? "&" : "?") + "wait=" + WAIT_SECONDS);
           if (response.ok) {
@@ -397,7 +398,10 @@
           verdictBox.firstChild?.append(el("p", { class: "verdict__note verdict__slow" },
             "Grading is taking longer than usual. The verdict will appear here as soon as it is ready."));
         }
-        setTimeout(tick, failed ? RETRY_MS : 0); // a long-poll that ended without a verdict asks again at once
+        // A long-poll that waited its time asks again at once; one that came back early and pending (the server
+        // had too many waiting already, as in a deadline rush) or failed waits a moment first.
+        const early = Date.now() - asked < WAIT_SECONDS * 500;
+        setTimeout(tick, failed || early ? RETRY_MS : 0);
       };
       tick();
     });

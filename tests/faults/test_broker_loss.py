@@ -1,0 +1,59 @@
+"""A worker that loses Redis must not exit: kombu's failure on a closed channel, and the guard against it.
+
+The worker-level row (Redis stopped 15 s under load, the worker reconnecting) is in test_worker_faults.py.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from kombu import Connection, Exchange, Queue
+from kombu.transport import redis as kombu_redis
+
+from tests.worker import PrivateRedis
+
+pytestmark = [pytest.mark.worker]
+
+
+@pytest.fixture
+def detached(private_redis: PrivateRedis) -> Iterator[tuple[Any, Any]]:
+    """A channel left as Celery leaves one after collecting a broken connection: pools gone, transport detached
+    (`transport.client = None`), and a delivered message not acknowledged. Yields (channel, message)."""
+    queue = Queue("grading", Exchange("grading", "direct"), "grading")
+    with Connection(private_redis.url) as producer:
+        producer.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key="grading", declare=[queue])
+    conn = Connection(private_redis.url)
+    channel = conn.channel()
+    taken: list[Any] = []
+    conn.Consumer([queue], channel=channel, callbacks=[lambda body, message: taken.append(message)],
+                  accept=["json"]).consume()
+    conn.drain_events(timeout=5)
+    assert len(taken) == 1 and private_redis.client().hlen("unacked") == 1
+    channel._disconnect_pools()
+    conn._do_close_transport()
+    yield channel, taken[0]
+    channel.qos._on_collect.cancel()  # or its finalizer tries once more when pytest exits, and prints it
+
+
+def test_kombu_fails_on_a_detached_channel_without_the_guard(detached, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14's crash, reproduced on kombu's own objects: restoring unacked messages (or acking) on a channel
+    whose connection was closed raises AttributeError, which neither kombu nor Celery handles."""
+    monkeypatch.setattr(kombu_redis.Channel, "_connparams", kombu_redis.Channel._connparams.original)
+    channel, message = detached
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'hostname'"):
+        channel.qos.restore_unacked()
+    with pytest.raises(AttributeError, match="hostname"):
+        message.ack_log_error(logging.getLogger("test"), channel.connection_errors)
+
+
+def test_the_guard_turns_it_into_a_connection_error_and_loses_nothing(detached, private_redis) -> None:  # type: ignore[no-untyped-def]
+    assert getattr(kombu_redis.Channel._connparams, "guarded", False), "config.celery_app installs the guard"
+    channel, message = detached
+    with pytest.raises(redis.exceptions.ConnectionError) as raised:
+        channel.qos.restore_unacked()
+    assert isinstance(raised.value, channel.connection_errors), "what kombu and Celery handle as a lost connection"
+    message.ack_log_error(logging.getLogger("test"), channel.connection_errors)  # logged, not raised
+    assert private_redis.client().hlen("unacked") == 1, "the message stays in Redis for the visibility timeout"

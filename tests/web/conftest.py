@@ -1,0 +1,70 @@
+"""Fixtures for the web tier's tests: items without the sandbox (nothing here grades), API clients, a real
+gunicorn on the test database."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
+
+from grader.apis import SubmissionRateThrottle
+from quiz.models import Item
+from tests.factories import CheckFactory, ChoiceFactory, ChoiceItemFactory, ItemFactory, QuizFactory
+
+from .server import GunicornProcess
+
+
+@pytest.fixture
+def code_item(db: None) -> Item:
+    """A code item of the default course with a stored reference value (grading would need a worker)."""
+    item = ItemFactory(slug="poly", quiz=QuizFactory(slug="basics"))
+    CheckFactory(item=item)
+    return item
+
+
+@pytest.fixture
+def choice_item(code_item: Item) -> Item:
+    item = ChoiceItemFactory(slug="pick", quiz=code_item.quiz)
+    ChoiceFactory(item=item, correct=True)
+    ChoiceFactory(item=item)
+    ChoiceFactory(item=item)
+    return item
+
+
+@pytest.fixture
+def api(learner: Any, code_item: Item) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(learner)
+    return client
+
+
+@pytest.fixture
+def token(learner: Any) -> str:
+    return Token.objects.create(user=learner).key
+
+
+@pytest.fixture
+def unthrottled() -> Iterator[None]:
+    """Many submissions from one learner in a second: lift the per-user rate (it has tests of its own)."""
+    SubmissionRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "submissions": "100000/min"}
+    yield
+    SubmissionRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+@pytest.fixture
+def gunicorn(transactional_db: None) -> Iterator[Callable[..., GunicornProcess]]:
+    """Start real gunicorn servers (config/gunicorn.conf.py) on the test database; stopped before it is flushed.
+    Tests using it must be transactional: the server only sees committed rows."""
+    started: list[GunicornProcess] = []
+
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> GunicornProcess:
+        server = GunicornProcess(env=env, args=args).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
