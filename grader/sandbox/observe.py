@@ -84,6 +84,12 @@ _warnings_module = warnings
 _filters_mutated = _warnings._filters_mutated
 _process_time = time.process_time
 _perf_counter = time.perf_counter
+_sleep = time.sleep
+# The learner's thread says it is done and then walks into its parking spot: on a busy machine the main thread
+# can look before it gets there. It is given this long, looked at every PARK_POLL_SECONDS, before its job counts
+# as unfinished (a thread still running code, in a finalizer say, never parks and still fails).
+PARK_WAIT_SECONDS = 0.2
+PARK_POLL_SECONDS = 0.0005
 _PLAIN = (str, bytes, complex, range)
 _PRIMITIVE = (str, bytes, int, float, bool, complex, type(None))
 if _np is not None:
@@ -449,6 +455,10 @@ def finish(start: Any, done: Any, slot: list[Any], metas: list[tuple[Any, ...]],
         done.acquire()
         kept = quiet()  # noqa: F841 - holds what quiet() removed until the process ends; first, before allocating
         ok = parked(trusted, current_frames, ident, park_code, park_lineno)
+        deadline = _perf_counter() + PARK_WAIT_SECONDS
+        while not ok and _perf_counter() < deadline:
+            _sleep(PARK_POLL_SECONDS)
+            ok = parked(trusted, current_frames, ident, park_code, park_lineno)
         head, observations = build(slot[1], metas, reading, facts) if ok else ({"phase": "unfinished"}, None)
         head["v"] = FRAME_VERSION
         head["cpu_ms"] = round((_process_time() - started_cpu) * 1000, 3)
