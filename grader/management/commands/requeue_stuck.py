@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Send again to the grading queue every submission stuck in 'queued' or 'running' for longer than "
         "--older-than seconds (default GRADER_STUCK_AFTER_SECONDS). Recovers what an emptied Redis or a dead "
-        "worker lost; Celery beat runs the same sweep every 30 s. Safe to repeat: a submission is graded once."
+        "worker lost; Celery beat runs a lease-based sweep every 2 s (GRADER_LEASE_SECONDS). Safe to repeat: a "
+        "submission is graded once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
