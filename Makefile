@@ -19,8 +19,11 @@ $(VENV)/.installed: requirements.txt
 run: install
 	$(PY) -m config.devstack --port $(PORT)
 
+# The fault suite (tests/faults) kills workers and stops private Redis and PostgreSQL servers: it runs last, in a
+# pytest process of its own, so nothing it leaves behind can reach the other tests.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/faults $(PYTEST_ARGS)
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m grader.sandbox.bench
