@@ -25,7 +25,7 @@
   const submitButton = document.getElementById("submit-button");
   const historyBox = document.getElementById("history");
   const WAIT_SECONDS = 20; // each long-poll of a pending attempt
-  const DRAFT_SAVE_MS = 1500; // after the last keystroke
+  const DRAFT_SAVE_MS = 1000; // after the last keystroke (at most this much typing is lost by leaving at once)
   const FIRST_WAIT_SECONDS = 3; // the submit's own wait, before the page shows the attempt as pending
   const RETRY_MS = 1000; // after a failed one
   const SLOW_AFTER_MS = 30000;
@@ -670,7 +670,8 @@
       clearTimeout(timer);
       timer = setTimeout(save, DRAFT_SAVE_MS);
     });
-    window.addEventListener("pagehide", () => save(true)); // leaving the page keeps the work
+    // Sent code is kept as an attempt: it needs no draft (and a save pending from typing it is dropped).
+    form.addEventListener("submit", () => { clearTimeout(timer); saved = getCode(); });
     if (saved && saved !== getCode()) {
       draft = saved; // the restore button brings it back
       const restore = document.getElementById("restore-button");
