@@ -37,7 +37,9 @@ def test_the_first_code_cell_loads_the_client_and_logs_in_to_this_server(api: AP
     setup = notebook.cells[1]
     assert setup.cell_type == "code"
     lines = [line for line in setup.source.splitlines() if not line.startswith("#")]
-    assert lines == ["%load_ext autograd_quiz", "%quiz_login http://testserver --course default",
+    assert lines == ["try:", "    import autograd_quiz", "except ImportError:",
+                     "    %pip install --quiet http://testserver/client/autograd-quiz-client.tar.gz",
+                     "%load_ext autograd_quiz", "%quiz_login http://testserver --course default",
                      "from autograd_quiz import grade, hint, solution"]
 
 
