@@ -162,7 +162,7 @@ CELERY_WORKER_CONSUMER = "config.celery_app:Consumer"  # reconnects at most 3 s 
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A new pool process starts its sandbox zygote before it reports up (grader.signals: importing torch, 2-4 s, more on
 # a busy machine). Celery's default 4 s wait then kills it and starts another, which is killed too: after a pool
-# process died, the worker never got a working one back (seen in tests/grader/test_recovery.py under load).
+# process died, the worker never got a working one back (seen in tests/faults/test_recovery.py under load).
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
 # The message of a SIGKILLed worker stays in Redis's unacked hash for visibility_timeout; recovery does not wait for
 # it (the sweep re-sends the submission within seconds and the claim refuses the late copy). Keepalive and a
