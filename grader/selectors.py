@@ -17,20 +17,6 @@ from .models import RegradeBatch, Submission, SubmissionGrading
 INSTRUCTORS_GROUP = "instructors"
 
 
-def is_instructor(user: Any) -> bool:
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    if not user.is_staff:
-        return False
-    cached = getattr(user, "_is_instructor", None)
-    if cached is None:
-        cached = user.groups.filter(name=INSTRUCTORS_GROUP).exists()
-        user._is_instructor = cached
-    return cached
-
-
 def submission_list(*, user: Any, item: str | None = None, status: str | None = None,
                     learner: str | None = None, course: str | None = None) -> QuerySet[Submission]:
     """A learner's own submissions; for a course's instructors and TAs, also those of the courses they

@@ -86,7 +86,7 @@ def quiz_list(request: HttpRequest) -> HttpResponse:
     return render(request, "quiz/quiz_list.html", {"groups": groups, "join_form": JoinForm()})
 
 
-def _course_quiz_or_404(request: HttpRequest, *, item: Item | None = None, quiz: Quiz | None = None) -> CourseQuiz:
+def course_quiz_or_404(request: HttpRequest, *, item: Item | None = None, quiz: Quiz | None = None) -> CourseQuiz:
     """The course quiz the page is about (`?course=` names it when the viewer has several)."""
     try:
         return course_selectors.course_quiz_for(user=request.user, item=item, quiz=quiz,
@@ -120,7 +120,7 @@ def choosing_course(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A course quiz's items in order, each with the viewer's state and best score, and the quiz's rules."""
     quiz = selectors.quiz_get(slug=slug)
-    course_quiz = _course_quiz_or_404(request, quiz=quiz)
+    course_quiz = course_quiz_or_404(request, quiz=quiz)
     items = list(selectors.item_list(quiz_slug=quiz.slug))
     progress = course_progress(user=request.user, items=items, course_quiz=course_quiz)
     rows = [{"item": item, "progress": progress[item.pk], "number": n} for n, item in enumerate(items, 1)]
@@ -259,7 +259,7 @@ def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """An item in one of the viewer's courses: prompt, editor or choices, hints, the viewer's attempts and
     the course's rules; POST is the no-JavaScript answer."""
     item = selectors.item_get(slug=slug)
-    course_quiz = _course_quiz_or_404(request, item=item)
+    course_quiz = course_quiz_or_404(request, item=item)
     course = course_quiz.course
     if request.method != "POST":
         if course_quiz.time_limit_minutes and not course_selectors.is_course_staff(user=request.user,
@@ -294,7 +294,7 @@ def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def item_precheck(request: HttpRequest, slug: str) -> HttpResponse:
     """The no-JavaScript "Check syntax": the item page again, with what the check found; nothing stored."""
     item = selectors.item_get(slug=slug)
-    course_quiz = _course_quiz_or_404(request, item=item)
+    course_quiz = course_quiz_or_404(request, item=item)
     form = AnswerForm(request.POST, item=item)
     result = grader_services.code_precheck(code=request.POST.get("code", ""))
     return _item_page(request, item, course_quiz, posted=form, form_error="" if result.ok else result.message,
