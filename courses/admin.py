@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from . import selectors
+from . import roles
 from .models import Course, CourseQuiz, Membership
 from .services import membership_ensure
 
@@ -67,7 +67,7 @@ class CourseAdmin(admin.ModelAdmin):
     inlines = (CourseQuizInline, MembershipInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
-        courses = selectors.staff_courses(user=request.user)
+        courses = roles.staff_courses(user=request.user)
         return courses.annotate(
             learner_count=Count("memberships", filter=Q(memberships__role=Membership.Role.LEARNER), distinct=True),
             quiz_count=Count("course_quizzes", distinct=True))

@@ -44,31 +44,6 @@ def membership_get(*, user: Any, course: Course) -> Membership | None:
     return Membership.objects.filter(user=user, course=course).first()
 
 
-def staff_courses(*, user: Any) -> QuerySet[Course]:
-    """The courses whose learners the user may see: where they are instructor or teaching assistant."""
-    if not user.is_authenticated:
-        return Course.objects.none()
-    if user.is_superuser:
-        return Course.objects.all()
-    return Course.objects.filter(memberships__user=user, memberships__role__in=Membership.STAFF_ROLES).distinct()
-
-
-def is_course_staff(*, user: Any, course_id: int) -> bool:
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    cache = getattr(user, "_staff_course_ids", None)
-    if cache is None:
-        cache = set(staff_courses(user=user).values_list("pk", flat=True))
-        user._staff_course_ids = cache
-    return course_id in cache
-
-
-def is_any_course_staff(user: Any) -> bool:
-    return user.is_authenticated and (user.is_superuser or staff_courses(user=user).exists())
-
-
 def course_quiz_list(*, user: Any, now: datetime | None = None) -> QuerySet[CourseQuiz]:
     """The course quizzes a user can open: learners once they open, staff always, in their own courses."""
     if not user.is_authenticated:

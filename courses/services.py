@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
 from quiz.models import Quiz
 
 from .models import DEFAULT_COURSE_SLUG, Course, CourseQuiz, Membership, QuizStart
+from .roles import INSTRUCTORS_GROUP
 
 
 class EnrolmentRefused(Exception):
@@ -66,3 +69,21 @@ def quiz_start(*, course_quiz: CourseQuiz, user: Any) -> QuizStart:
     except IntegrityError:
         start = QuizStart.objects.get(course_quiz=course_quiz, user=user)
     return start
+
+
+DEMO_USERS = (("learner", "learner", "learner-demo-pass"), ("instructor", "instructor", "instructor-demo-pass"))
+
+
+def demo_users_ensure() -> list[tuple[str, str, str]]:
+    """The `make run` demo accounts: a learner, and an instructor (staff, in the instructors group)."""
+    users = get_user_model()
+    for role, username, password in DEMO_USERS:
+        user, _ = users.objects.get_or_create(username=username)
+        user.set_password(password)
+        user.is_staff = role == "instructor"
+        user.save()
+        if role == "instructor":
+            user.groups.add(Group.objects.get_or_create(name=INSTRUCTORS_GROUP)[0])
+        membership_ensure(course=default_course(), user=user,
+                          role=Membership.Role.INSTRUCTOR if role == "instructor" else Membership.Role.LEARNER)
+    return list(DEMO_USERS)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from courses import selectors as course_selectors
+from courses import roles
 from courses.models import CourseQuiz
 from quiz.models import Quiz
 
@@ -73,19 +73,12 @@ class QuizFilter(admin.SimpleListFilter):
         return queryset.filter(item__quiz_id=self.value()) if self.value() else queryset
 
 
-def staff_scope(request: HttpRequest, queryset: QuerySet, course_field: str = "course") -> QuerySet:
-    """Rows of the courses the viewer staffs (every row for a superuser): no course's staff see another's."""
-    if request.user.is_superuser:
-        return queryset
-    return queryset.filter(**{f"{course_field}__in": course_selectors.staff_courses(user=request.user)})
-
-
 class CourseFilter(admin.SimpleListFilter):
     title = "course"
     parameter_name = "course"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(c.pk), c.title) for c in course_selectors.staff_courses(user=request.user)]
+        return [(str(c.pk), c.title) for c in roles.staff_courses(user=request.user)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Submission]) -> QuerySet[Submission]:
         return queryset.filter(course_id=self.value()) if self.value() else queryset
@@ -149,7 +142,7 @@ class SubmissionAdmin(ReadOnlyAdmin):
         return _score(obj.final_score)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
-        return staff_scope(request, super().get_queryset(request))
+        return roles.staff_scope(user=request.user, queryset=super().get_queryset(request))
 
     @admin.display(description="status", ordering="status")
     def verdict(self, obj: Submission) -> SafeString:
@@ -254,7 +247,8 @@ class SubmissionAdmin(ReadOnlyAdmin):
         if not (self.has_regrade_permission(request) or self.has_view_permission(request)):
             raise PermissionDenied
         batch = get_object_or_404(RegradeBatch, pk=batch_id)
-        if not staff_scope(request, batch.gradings.all(), "submission__course").exists() and batch.total:
+        gradings = roles.staff_scope(user=request.user, queryset=batch.gradings.all(), course_field="submission__course")
+        if not gradings.exists() and batch.total:
             raise PermissionDenied
         return batch
 
@@ -266,7 +260,7 @@ class SubmissionAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Regrade #{batch.pk}",
             "batch": batch, "progress": progress,
             "rows": [row for row in selectors.regrade_rows(batch=batch)
-                     if course_selectors.is_course_staff(user=request.user, course_id=row.submission.course_id)],
+                     if roles.is_course_staff(user=request.user, course_id=row.submission.course_id)],
             "percent": round(100 * progress.finished / progress.total) if progress.total else 100,
             "progress_url": reverse("admin:grader_submission_regrade_progress", args=[batch.pk]),
         }
@@ -283,7 +277,7 @@ class SubmissionAdmin(ReadOnlyAdmin):
         all their quizzes or those given as ?quiz=ID (both repeatable)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        course_quizzes = staff_scope(request, CourseQuiz.objects.all())
+        course_quizzes = roles.staff_scope(user=request.user, queryset=CourseQuiz.objects.all())
         courses = [int(v) for v in request.GET.getlist("course") if v.isdigit()]
         if courses:
             course_quizzes = course_quizzes.filter(course_id__in=courses)
@@ -315,7 +309,8 @@ class SubmissionGradingAdmin(ReadOnlyAdmin):
     list_select_related = ("submission__user", "submission__item")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SubmissionGrading]:
-        return staff_scope(request, super().get_queryset(request), "submission__course")
+        return roles.staff_scope(user=request.user, queryset=super().get_queryset(request),
+                                 course_field="submission__course")
 
     fields = ("submission_link", "learner", "item", "status", "score_percent", "item_version", "graded_at",
               "batch_link", "replaced_at", "checks_results", "stdout_output", "error_output")

@@ -11,7 +11,7 @@ class GraderConfig(AppConfig):
         from config import checks  # noqa: F401 - registers the settings checks
 
         from . import signals  # noqa: F401 - the per-worker-process zygote
-        from .roles import instructors_group_sync
+        from courses.roles import instructors_group_sync
 
         # After auth's own receiver (auth comes first in INSTALLED_APPS), so permissions exist.
         post_migrate.connect(instructors_group_sync, sender=self, dispatch_uid="instructors-group")

@@ -8,14 +8,11 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from courses import selectors as course_selectors
+from courses import roles
 from courses.models import CourseQuiz
 from courses.policy import Policy
 
 from .models import RegradeBatch, Submission, SubmissionGrading
-
-INSTRUCTORS_GROUP = "instructors"
-
 
 def submission_list(*, user: Any, item: str | None = None, status: str | None = None,
                     learner: str | None = None, course: str | None = None) -> QuerySet[Submission]:
@@ -25,7 +22,7 @@ def submission_list(*, user: Any, item: str | None = None, status: str | None = 
     if user.is_superuser:
         visible = Q()
     else:
-        visible = Q(user=user) | Q(course__in=course_selectors.staff_courses(user=user))
+        visible = Q(user=user) | Q(course__in=roles.staff_courses(user=user))
     submissions = submissions.filter(visible)
     if learner:
         submissions = submissions.filter(user__username=learner)
@@ -45,7 +42,7 @@ def submission_get(*, user: Any, pk: int) -> Submission | None:
 def feedback_for(*, submission: Submission, user: Any) -> str:
     """How much of a verdict the viewer sees: "full" (the course's staff always), "pass_fail" or "hidden"
     (until the due date), as the course quiz's policy says."""
-    if course_selectors.is_course_staff(user=user, course_id=submission.course_id):
+    if roles.is_course_staff(user=user, course_id=submission.course_id):
         return "full"
     course_quiz = CourseQuiz.objects.filter(course_id=submission.course_id, quiz_id=submission.item.quiz_id).first()
     if course_quiz is None:  # the quiz left the course: its policy no longer holds anything back
@@ -58,7 +55,7 @@ def visible_checks(*, submission: Submission, user: Any, feedback: str = "full")
     none at all when the course shows pass/fail only or holds feedback back."""
     if feedback != "full":
         return []
-    show_all = course_selectors.is_course_staff(user=user, course_id=submission.course_id)
+    show_all = roles.is_course_staff(user=user, course_id=submission.course_id)
     results = []
     hidden_number = 0
     for check in submission.checks:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from courses import roles
 from courses import selectors as course_selectors
 from courses.models import CourseQuiz
 from courses.policy import Policy
@@ -128,7 +129,7 @@ def course_progress(*, user: Any, items: list[Item], course_quiz: CourseQuiz,
     progress = item_progress(user=user, items=items, course_id=course_quiz.course_id)
     held_back = (course_quiz.feedback == CourseQuiz.Feedback.AFTER_DUE
                  and not (course_quiz.due_at is not None and (now or timezone.now()) > course_quiz.due_at)
-                 and not course_selectors.is_course_staff(user=user, course_id=course_quiz.course_id))
+                 and not roles.is_course_staff(user=user, course_id=course_quiz.course_id))
     if held_back:
         return {pk: ItemProgress(attempts=p.attempts) for pk, p in progress.items()}
     return progress
@@ -143,7 +144,7 @@ def standing_of(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime
                               passed=Count("id", filter=Q(status=Submission.Status.PASSED)))
     return Standing(
         course_quiz=course_quiz, policy=Policy.of(course_quiz, item),
-        staff=course_selectors.is_course_staff(user=user, course_id=course_quiz.course_id), now=now,
+        staff=roles.is_course_staff(user=user, course_id=course_quiz.course_id), now=now,
         attempts=facts["attempts"], passed=facts["passed"] > 0, last_attempt_at=facts["last"],
         started_at=course_selectors.quiz_started_at(course_quiz=course_quiz, user=user),
     )

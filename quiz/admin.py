@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from courses import selectors as course_selectors
+from courses import roles
 from grader.sandbox import CHECK_KINDS, describe
 from grader.services import reference_observations
 
@@ -410,9 +410,10 @@ class QuizAdmin(admin.ModelAdmin):
     @admin.action(description="Download the gradebook (CSV) of selected quizzes", permissions=["gradebook"])
     def download_gradebook(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> HttpResponse:
         from courses.models import CourseQuiz
-        from grader.admin import gradebook_response, staff_scope
+        from grader.admin import gradebook_response
 
-        return gradebook_response(staff_scope(request, CourseQuiz.objects.filter(quiz__in=queryset)))
+        course_quizzes = CourseQuiz.objects.filter(quiz__in=queryset)
+        return gradebook_response(roles.staff_scope(user=request.user, queryset=course_quizzes))
 
     # ---- views
     def get_urls(self) -> list[URLPattern]:
@@ -453,7 +454,7 @@ class QuizAdmin(admin.ModelAdmin):
         if not request.user.has_perms(STATISTICS_PERMISSIONS):
             raise PermissionDenied
         quiz = get_object_or_404(Quiz, pk=pk)
-        courses = course_selectors.staff_courses(user=request.user)
+        courses = roles.staff_courses(user=request.user)
         if request.GET.get("course", "").isdigit():
             courses = courses.filter(pk=int(request.GET["course"]))
         stats = quiz_statistics(quiz=quiz, courses=courses)
@@ -700,11 +701,12 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Regrade all submissions of selected items", permissions=["regrade"])
     def regrade_submissions(self, request: HttpRequest, queryset: QuerySet[Item]) -> HttpResponse:
-        from grader.admin import regrade_confirmation, regrade_started, staff_scope
+        from grader.admin import regrade_confirmation, regrade_started
         from grader.models import Submission
         from grader.regrading import items_label, items_regrade
 
-        submissions = staff_scope(request, Submission.objects.all())  # only the courses this instructor staffs
+        # only the courses this instructor staffs
+        submissions = roles.staff_scope(user=request.user, queryset=Submission.objects.all())
         if request.POST.get("confirm") != "yes":
             return regrade_confirmation(request, submissions.filter(item__in=queryset), items_label(queryset),
                                         self.model._meta)

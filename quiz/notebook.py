@@ -21,6 +21,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from courses import roles
 from courses import selectors as course_selectors
 from courses import services as course_services
 from courses.models import CourseQuiz
@@ -40,7 +41,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 def quiz_notebook(*, user: Any, course_quiz: CourseQuiz, server_url: str) -> nbformat.NotebookNode:
     """A learner's notebook of a course quiz. Like opening an item page, it starts a time-limited quiz's
     clock for a learner: the notebook shows every prompt."""
-    if course_quiz.time_limit_minutes and not course_selectors.is_course_staff(user=user,
+    if course_quiz.time_limit_minutes and not roles.is_course_staff(user=user,
                                                                              course_id=course_quiz.course_id):
         course_services.quiz_start(course_quiz=course_quiz, user=user)
     items = list(selectors.item_list(quiz_slug=course_quiz.quiz.slug))

@@ -269,31 +269,6 @@ def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | 
     return item
 
 
-DEMO_USERS = (("learner", "learner", "learner-demo-pass"), ("instructor", "instructor", "instructor-demo-pass"))
-
-
-def demo_users_ensure() -> list[tuple[str, str, str]]:
-    """The `make run` demo accounts: a learner, and an instructor (staff, in the instructors group)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from courses.models import Membership
-    from courses.services import default_course, membership_ensure
-    from grader.selectors import INSTRUCTORS_GROUP
-
-    users = get_user_model()
-    for role, username, password in DEMO_USERS:
-        user, _ = users.objects.get_or_create(username=username)
-        user.set_password(password)
-        user.is_staff = role == "instructor"
-        user.save()
-        if role == "instructor":
-            user.groups.add(Group.objects.get_or_create(name=INSTRUCTORS_GROUP)[0])
-        membership_ensure(course=default_course(), user=user,
-                          role=Membership.Role.INSTRUCTOR if role == "instructor" else Membership.Role.LEARNER)
-    return list(DEMO_USERS)
-
-
 MAX_DRAFT_BYTES = 64 * 1024  # as much as a submission may hold
 
 

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from courses import roles
 from courses import selectors as course_selectors
 from courses import services as course_services
 from courses.models import Course, CourseQuiz
@@ -262,7 +263,7 @@ def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
     course_quiz = course_quiz_or_404(request, item=item)
     course = course_quiz.course
     if request.method != "POST":
-        if course_quiz.time_limit_minutes and not course_selectors.is_course_staff(user=request.user,
+        if course_quiz.time_limit_minutes and not roles.is_course_staff(user=request.user,
                                                                                  course_id=course.pk):
             course_services.quiz_start(course_quiz=course_quiz, user=request.user)  # the clock starts on first view
         return _item_page(request, item, course_quiz, attempt=_attempt_from_query(request, item, course))

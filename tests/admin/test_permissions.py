@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
+from courses.roles import instructors_group_sync
 from courses.services import default_course
-from grader.roles import instructors_group_sync
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

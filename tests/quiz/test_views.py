@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from grader.apis import SubmissionRateThrottle
 from grader.models import Submission
-from grader.selectors import INSTRUCTORS_GROUP
+from courses.roles import INSTRUCTORS_GROUP
 from quiz.models import Item
 from tests.factories import (
     CheckFactory,

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from quiz.services import demo_users_ensure
+from courses.services import demo_users_ensure
 
 
 class Command(BaseCommand):
