@@ -22,7 +22,7 @@ CODE_ITEMS = {
     "zero-grad": [("g", "value"), ("x.grad", "value"), ("g", "autograd"), ("x.grad", "autograd")],
     "enable-tracking": [("a.requires_grad", "bool"), ("a.is_leaf", "bool"), ("b", "value"), ("b.requires_grad", "bool"),
                         ("b.is_leaf", "bool"), ("a", "in_place"), ("b", "derived")],
-    "vector-grad": [("x.grad", "value"), ("x.grad", "autograd"), ("y", "graph")],
+    "vector-grad": [("before", "none"), ("x.grad", "value"), ("x.grad", "autograd"), ("y", "graph")],
     "stop-tracking": [("y", "value"), ("y.requires_grad", "bool"), ("z.requires_grad", "bool"),
                       ("x.requires_grad", "bool"), ("torch.is_grad_enabled()", "bool"), ("y", "derived"),
                       ("z", "derived")],

@@ -21,7 +21,7 @@ from .test_seed_items import SeedGrader, describe, items, seed  # noqa: F401 - f
 
 POLY = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x ** 2 + 3 * x + 1\n"
 SINX = "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x) * x\n"
-VEC = "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x ** 2 + 3 * x + 1\n"
+VEC = "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nbefore = x.grad\ny = x ** 2 + 3 * x + 1\n"
 RETAIN = "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
 STOP = "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
 ACC = "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\n"
@@ -190,13 +190,14 @@ def test_with_the_seed_variants_there_are_at_least_thirty_correct_answers() -> N
     assert sum(map(len, CORRECT.values())) + sum(map(len, MORE_CORRECT.values())) >= 30
 
 
-# The notebook's cells, verbatim (print calls included), for the items built from them.
+# The notebook's cells, verbatim (print calls included), for the items built from them. vector-grad asks for one
+# line more than its cell (what `x.grad` holds before the backward pass, the point of its question): `before`.
 NOTEBOOK = {
     "grad-of-polynomial": "import torch\n# Create a tensor with requires_grad set to True\n"
                           "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 2 + 3 * x + 1  # Define a function of x\n\n"
                           "# Perform backpropagation to compute the gradient\ny.backward()\n\n"
                           "# Access the gradient\nprint(x.grad)  # Outputs: tensor(7.)\n",
-    "vector-grad": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\n\n# Define a function of x\n"
+    "vector-grad": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nbefore = x.grad\n\n# Define a function of x\n"
                    "y = x ** 2 + 3 * x + 1  # Some computation\n\n# Compute gradients\n"
                    "y.sum().backward()  # Sum to make it scalar, then backpropagate\n\n"
                    "# Access and print the gradients\nprint(x.grad)  # Outputs the gradient of y with respect to x\n",

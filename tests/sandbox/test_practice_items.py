@@ -18,7 +18,7 @@ from grader.sandbox import Grade, HiddenRun, Limits, Sandbox, grade_code, observ
 from quiz import variants
 from quiz.content_format import ItemSpec, load_file
 
-from .test_seed_items import describe, infer_compare
+from .test_seed_items import describe, infer_compare, shared_phrases
 
 PRACTICE = Path(__file__).resolve().parents[2] / "quiz" / "content" / "autograd-in-practice.yaml"
 SLUGS = ("training-step", "gradient-accumulation", "custom-function", "hook-clip", "second-derivative",
@@ -181,3 +181,18 @@ def test_an_answer_tuned_to_one_learners_numbers_fails_for_another(practice: Pra
     copied = variants.render(practice.items[slug].solution, one)  # learner-1's numbers, typed in
     g = practice.grade(slug, "learner-2", copied)
     assert g.status == "failed", describe(g)
+
+
+@pytest.mark.parametrize("slug, id, code, check, fragment", FAKED, ids=[f"{f[0]}-{f[1]}" for f in FAKED])
+def test_authored_feedback_does_not_repeat_the_automatic_message(
+        practice: PracticeGrader, slug: str, id: str, code: str, check: str, fragment: str) -> None:
+    g = practice.grade(slug, "learner-1", code)
+    _, _, checks, _, _, _ = practice.prepared(slug, "learner-1")
+    authored = {c.label: " ".join(c.feedback.split()) for c in checks}
+    for result in g.checks:
+        feedback = authored.get(result.name, "")
+        message = " ".join(result.message.split())
+        if result.passed or not feedback or not message.endswith(feedback):  # the hidden re-run says its own
+            continue
+        repeated = shared_phrases(message[: -len(feedback)], feedback)
+        assert not repeated, (result.name, repeated, message)

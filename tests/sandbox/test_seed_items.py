@@ -8,6 +8,7 @@ correct answers written several ways (passed, score 1), typical mistakes
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,14 +207,14 @@ CORRECT: dict[str, dict[str, str]] = {
                         "g = torch.autograd.grad(y, x, create_graph=True)[0]\n",
     },
     "vector-grad": {
-        "sum": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
-               "y.sum().backward()\n",
+        "sum": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nbefore = x.grad\n"
+               "y = x**2 + 3*x + 1\ny.sum().backward()\n",
         "ones-like": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
-                     "y.backward(torch.ones_like(y))\n",
-        "gradient-keyword": "import torch\nx = torch.tensor([2.0, 3.0]).requires_grad_()\ny = x**2 + 3*x + 1\n"
-                            "y.backward(gradient=torch.ones(2))\n",
+                     "before = x.grad\ny.backward(torch.ones_like(y))\n",
+        "gradient-keyword": "import torch\nx = torch.tensor([2.0, 3.0]).requires_grad_()\nbefore = None\n"
+                            "y = x**2 + 3*x + 1\ny.backward(gradient=torch.ones(2))\n",
         "autograd-backward": "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
-                             "torch.autograd.backward(y, torch.ones_like(y))\n",
+                             "before = x.grad\ntorch.autograd.backward(y, torch.ones_like(y))\n",
     },
     "stop-tracking": {
         "no-grad": "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\nwith torch.no_grad():\n"
@@ -319,7 +320,7 @@ MISTAKES = [
     # enable-tracking: checks a.requires_grad, a.is_leaf, b, b.requires_grad, b.is_leaf
     Mistake("enable-tracking", "detach-only",
             "a.requires_grad_()\nb = d.detach()\n",
-            ("b.requires_grad",), 6 / 7, ("b.requires_grad is False, expected True", ".requires_grad_(True)")),
+            ("b.requires_grad",), 6 / 7, ("b.requires_grad is False, expected True", "switch it on for that copy")),
     Mistake("enable-tracking", "clone-keeps-history",
             "a.requires_grad_()\nb = d.clone()\n",
             ("b.is_leaf",), 6 / 7, ("b.is_leaf is False, expected True", "d.detach()")),
@@ -328,7 +329,7 @@ MISTAKES = [
             ("a.is_leaf", "a changed in place"), 5 / 7, ("a.is_leaf is False, expected True", "in place")),
     Mistake("enable-tracking", "nothing-tracked",
             "b = d.detach()\n",
-            ("a.requires_grad", "b.requires_grad"), 5 / 7, ("a.requires_grad is False", "a.requires_grad_()")),
+            ("a.requires_grad", "b.requires_grad"), 5 / 7, ("a.requires_grad is False", "The setup made `a`")),
     # retain-nonleaf-grad: checks h.grad, x.grad, h.is_leaf
     Mistake("retain-nonleaf-grad", "no-retain-grad",
             "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h * h).sum()\n"
@@ -337,7 +338,7 @@ MISTAKES = [
     Mistake("retain-nonleaf-grad", "retain-grad-too-late",
             "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = x * 2\nout = (h ** 2).sum()\n"
             "out.backward()\nh.retain_grad()\n",
-            ("h.grad", "h.grad by autograd"), 4 / 6, ("h.grad is None", "h.retain_grad()` before `out.backward()")),
+            ("h.grad", "h.grad by autograd"), 4 / 6, ("h.grad is None", "was called, but no backward() ran through `h` afterwards")),
     Mistake("retain-nonleaf-grad", "h-detached",
             "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\nh = (x * 2).detach().requires_grad_()\n"
             "out = (h ** 2).sum()\nout.backward()\n",
@@ -356,17 +357,22 @@ MISTAKES = [
             "import torch\nx = torch.tensor(0.5, requires_grad=True)\ny = torch.sin(x)\n"
             "(g,) = torch.autograd.grad(y, x)\n",
             ("g",), 3 / 4, ("g is 0.877583, expected 0.918217",)),
-    # vector-grad: checks x.grad
+    # vector-grad: checks before, x.grad
     Mistake("vector-grad", "mean-instead-of-sum",
-            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\ny.mean().backward()\n",
-            ("x.grad",), 2 / 3, ("tensor([3.5, 4.5]), expected tensor([7.0, 9.0])", "1/2", "mean()", "sum()")),
+            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nbefore = x.grad\ny = x**2 + 3*x + 1\n"
+            "y.mean().backward()\n",
+            ("x.grad",), 3 / 4, ("tensor([3.5, 4.5]), expected tensor([7.0, 9.0])", "1/2", "mean()", "sum()")),
     Mistake("vector-grad", "backward-twice",
-            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nfor _ in range(2):\n"
+            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\nbefore = x.grad\nfor _ in range(2):\n"
             "    y = x**2 + 3*x + 1\n    y.sum().backward()\n",
-            ("x.grad",), 2 / 3, ("tensor([14.0, 18.0])", "accumulate")),
+            ("x.grad",), 3 / 4, ("tensor([14.0, 18.0])", "accumulate")),
     Mistake("vector-grad", "not-tracking",
-            "import torch\nx = torch.tensor([2.0, 3.0])\ny = x**2 + 3*x + 1\n",
-            ("x.grad", "x.grad by autograd", "y's graph"), 0.0, ("does not track gradients",)),
+            "import torch\nx = torch.tensor([2.0, 3.0])\nbefore = x.grad\ny = x**2 + 3*x + 1\n",
+            ("x.grad", "x.grad by autograd", "y's graph"), 1 / 4, ("does not track gradients",)),
+    Mistake("vector-grad", "read-after-backward",
+            "import torch\nx = torch.tensor([2.0, 3.0], requires_grad=True)\ny = x**2 + 3*x + 1\n"
+            "y.sum().backward()\nbefore = x.grad\n",
+            ("before",), 3 / 4, ("before should be None", "no backward pass has reached")),
     # stop-tracking: checks y, y.requires_grad, z.requires_grad, x.requires_grad, torch.is_grad_enabled()
     Mistake("stop-tracking", "grad-left-disabled",
             "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ntorch.set_grad_enabled(False)\n"
@@ -391,7 +397,7 @@ MISTAKES = [
     Mistake("accumulate-and-clear", "no-backward-after-clearing",
             "import torch\nx = torch.tensor(1.0, requires_grad=True)\ny = 3 * x\ny.backward(retain_graph=True)\n"
             "y.backward(retain_graph=True)\nacc = x.grad.item()\nx.grad = None\n",
-            ("x.grad", "x.grad by autograd"), 3 / 5, ("x.grad is None", "did not backpropagate again")),
+            ("x.grad", "x.grad by autograd"), 3 / 5, ("x.grad is None", "backpropagate exactly once more")),
     # freeze-layer: checks model[0].weight.requires_grad, model[0].weight.grad, model[0].bias.grad,
     # model[2].weight.grad, model[2].bias.grad
     Mistake("freeze-layer", "weight-only",
@@ -483,3 +489,39 @@ def test_the_graders_own_warnings_stay_out_of_the_learners_output(sandbox: Sandb
     own = grade(solution + "print(h.grad)\n")
     assert own.status == "passed" and "UserWarning" in own.stdout and "None" in own.stdout
     assert "<check>" not in own.stdout and own.stdout.count("UserWarning") == 1
+
+
+# -- messages say each thing once -------------------------------------------------------------
+def shared_phrases(automatic: str, authored: str, length: int = 4) -> set[str]:
+    """Runs of `length` words that the authored feedback repeats from the grader's automatic message."""
+    def runs(text: str) -> set[str]:
+        words = [w.strip(".") for w in re.findall(r"[a-z0-9_.\[\]]+(?:\(\))?", text.lower().replace("`", ""))]
+        return {" ".join(words[i:i + length]) for i in range(len(words) - length + 1)}
+    return runs(automatic) & runs(authored)
+
+
+def expected_values(automatic: str) -> list[str]:
+    """The expected values an automatic message shows ("expected 7.0", "expected tensor([7.0, 9.0])")."""
+    return re.findall(r"expected (?:a Python number )?(?:tensor\()?(\[[^\]]*\]|-?\d+(?:\.\d+)?)", automatic)
+
+
+@pytest.mark.parametrize("mistake", [pytest.param(m, id=f"{m.slug}-{m.id}") for m in MISTAKES])
+def test_authored_feedback_does_not_repeat_the_automatic_message(seed: SeedGrader, items: dict[str, ItemSpec],
+                                                                 mistake: Mistake) -> None:
+    """A failed check shows the grader's message, then the author's feedback: the feedback adds, never repeats
+    (the same words, or the expected value the grader's message already shows)."""
+    g = seed.grade(mistake.slug, mistake.code)
+    authored = {check.label: " ".join(check.feedback.split()) for check in seed.seeded(mistake.slug).checks}
+    for check in g.checks:
+        feedback = authored.get(check.name, "")
+        if check.passed or not feedback:
+            continue
+        message = " ".join(check.message.split())
+        assert message.endswith(feedback), message
+        automatic = message[: -len(feedback)]
+        assert not shared_phrases(automatic, feedback), (check.name, shared_phrases(automatic, feedback), message)
+        for value in expected_values(automatic):
+            numbers = re.findall(r"-?\d+(?:\.\d+)?", value)
+            assert not any(re.search(rf"(?<![\w.]){re.escape(n.rstrip('0').rstrip('.'))}(?:\.0*)?(?![\w.])", feedback)
+                           for n in numbers if n.rstrip("0").rstrip(".") not in ("0", "1", "2")), (
+                f"{check.name}: the feedback repeats the expected value {value}: {feedback!r}")
