@@ -1,18 +1,26 @@
-"""Reads of submissions, always scoped to what the viewer may see."""
+"""Reads of submissions, always scoped to what the viewer may see, and a learner's progress through items."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from courses import roles
 from courses.models import CourseQuiz
 from courses.policy import Policy
+from quiz.models import Item
 
 from .models import RegradeBatch, Submission, SubmissionGrading
+from .sandbox import ATTEMPT_VERDICTS, VERDICTS
+
+# Verdicts that count as an attempt: the code (or answer) was judged.
+ATTEMPT_STATUSES = ATTEMPT_VERDICTS
+# Verdicts that give the attempt back: the grader refused the code unrun, or failed.
+FREE_STATUSES = tuple(v for v in VERDICTS if v not in ATTEMPT_VERDICTS)
+
 
 def submission_list(*, user: Any, item: str | None = None, status: str | None = None,
                     learner: str | None = None, course: str | None = None) -> QuerySet[Submission]:
@@ -71,6 +79,38 @@ def visible_checks(*, submission: Submission, user: Any, feedback: str = "full")
                 shown["choice"] = check["choice"]
             results.append(shown)
     return results
+
+
+# A learner's progress ------------------------------------------------------------
+
+
+@dataclass
+class ItemProgress:
+    attempts: int = 0
+    best_score: float | None = None
+    passed: bool = False
+
+    @property
+    def state(self) -> str:
+        return "passed" if self.passed else "attempted" if self.attempts else "not started"
+
+
+def item_progress(*, user: Any, items: list[Item], course_id: int | None = None) -> dict[int, ItemProgress]:
+    """Graded attempts (as the course policy counts them: numbered, not refused by the grader; pending ones
+    included), best score after penalties and passed flag of one learner for each item, in one course
+    (or across all of them)."""
+    progress = {item.pk: ItemProgress() for item in items}
+    if not user.is_authenticated or not items:
+        return progress
+    rows = Submission.objects.filter(user=user, item_id__in=progress, attempt__isnull=False).exclude(
+        status__in=FREE_STATUSES)
+    if course_id is not None:
+        rows = rows.filter(course_id=course_id)
+    rows = rows.values("item_id").annotate(attempts=Count("id"), best=Max("final_score"),
+                                           passed=Count("id", filter=Q(status="passed")))
+    for row in rows:
+        progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
+    return progress
 
 
 # Regrade batches ------------------------------------------------------------------

@@ -19,19 +19,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from config.celery_app import app as celery_app
 from courses import selectors as course_selectors
 from courses import services as course_services
 from courses.models import CourseQuiz, Membership
 from courses.policy import Policy
 from quiz import selectors as quiz_selectors
-from quiz.selectors import FREE_STATUSES
 from quiz import variants
 from quiz.models import Item
 
+from .broker import GRADING_TASK
 from .events import attempt_graded
 from .models import Submission
 from .notify import verdict_published
 from .runner import get_sandbox
+from .selectors import FREE_STATUSES
 from .sandbox import (
     Check, Grade, HiddenRun, Limits, ReferenceFailed, grade_code, is_starter, observe_reference, rejection_reason,
     screen_problem,
@@ -130,24 +132,6 @@ def code_grade(*, item: Item, code: str | bytes, params: dict[str, Any] | None =
     )
 
 
-def reference_observations(*, setup: str, solution: str, checks: list[Check], limits: Limits) -> list[dict[str, Any]]:
-    """Run a reference solution in the sandbox. Raises ReferenceFailed or SandboxFault."""
-    return observe_reference(get_sandbox(), solution=solution, setup=setup, checks=checks, limits=limits)
-
-
-def starter_passing(spec: Any, checks: list[Check], observations: list[dict[str, Any]]) -> list[str]:
-    """The labels of the checks an item's starter code passes as it is (spec: a content ItemSpec).
-
-    For the content loader's warning: each is a point a learner gets for changing one token.
-    """
-    values = variants.defaults(spec.params)
-    grade = grade_code(get_sandbox(), code=variants.render(spec.starter, values),
-                       setup=variants.render(spec.setup, values), checks=checks, reference=observations,
-                       limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb),
-                       reveal_expected=True, screen=False)
-    return [c.name for c in grade.checks if c.passed]
-
-
 @dataclass
 class ChoiceResult:
     grade: Grade
@@ -201,12 +185,13 @@ def submissions_enqueue(submission_ids: list[int]) -> list[int]:
     must not answer 500 because Redis is away (the learner would send it again and pay a second attempt).
     What could not be sent stays queued with queued_at = NEVER_SENT, which the sweep re-queues at its next
     pass once the broker is back; nothing is lost. After the first failure the rest are not tried.
-    """
-    from .tasks import grade_submission
 
+    The task (grader.tasks.grade_submission) is sent by name: tasks call services, never the other way.
+    """
     for index, submission_id in enumerate(submission_ids):
         try:
-            grade_submission.apply_async(args=[submission_id], retry_policy=PUBLISH_RETRY_POLICY)
+            celery_app.send_task(GRADING_TASK, args=[submission_id], retry_policy=PUBLISH_RETRY_POLICY,
+                                 ignore_result=True)
         except (BrokerError, redis.RedisError, OSError) as exc:
             unsent = submission_ids[index:]
             logger.warning("broker unavailable, %d submission(s) left for the sweep to send (%s): %s",
@@ -330,8 +315,7 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
     if idempotency_key is not None and (earlier := _keyed_submission(user, idempotency_key)) is not None:
         raise IdempotencyKeyTaken(earlier)
     standing = standing_of(user=user, item=item, course_quiz=course_quiz, now=now)
-    progress = quiz_selectors.ItemProgress(attempts=standing.attempts)
-    params = quiz_selectors.item_params(item=item, user=user, progress=progress)
+    params = quiz_selectors.item_params(item=item, user=user, attempts=standing.attempts)
     if item.is_code:
         # Code that cannot be graded costs nothing: a syntax error, the unchanged starter, or code the grader's
         # screen refuses unrun (its verdict says why).

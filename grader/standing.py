@@ -17,9 +17,9 @@ from courses import selectors as course_selectors
 from courses.models import CourseQuiz
 from courses.policy import Policy
 from quiz.models import Item
-from quiz.selectors import FREE_STATUSES, ItemProgress, item_progress
 
 from .models import Submission
+from .selectors import FREE_STATUSES, ItemProgress, item_progress
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Statistics of learners' submissions per quiz and per item (selectors: reads only).
 
 Counted: attempts, that is submissions whose code or answer was judged
-(quiz.selectors.ATTEMPT_STATUSES: not queued, running, rejected or an internal
+(grader.selectors.ATTEMPT_STATUSES: not queued, running, rejected or an internal
 error), by learners (users who are not staff: an instructor trying an item out
 is not a learner). Per item, and per quiz over all its current items:
 
@@ -27,9 +27,9 @@ from django.db.models import QuerySet
 
 from courses.models import Course
 from quiz.models import Item, Quiz
-from quiz.selectors import ATTEMPT_STATUSES
 
 from .models import Submission
+from .selectors import ATTEMPT_STATUSES
 
 ERROR_SUMMARY_LENGTH = 200
 

@@ -35,13 +35,12 @@ from django.utils.safestring import SafeString
 
 from courses import roles
 from grader.sandbox import CHECK_KINDS, describe
-from grader.services import reference_observations
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
 from .content_format import CHECK_FIELDS, ContentError
 from .models import Check, Choice, Item, Quiz
 from .references import (Reference, ReferenceProblem, item_reference_store, item_spec, quiz_items_renumber,
-                         reference_run)
+                         reference_observations, reference_run)
 from .services import GRADING_FIELDS, PROJECT_DIR, quiz_content_load
 from .widgets import CodeEditorWidget, CommaListField, TextListField
 

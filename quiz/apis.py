@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from config.api_docs import errors
 from courses import selectors as course_selectors
 from courses.models import CourseQuiz
+from grader.selectors import ItemProgress
 from grader.services import item_limits
 from grader.standing import Standing, course_progress, standing_of
 
@@ -98,12 +99,12 @@ class ItemOutputSerializer(serializers.Serializer):
     solution = serializers.CharField(allow_null=True, help_text="Shown after passing or enough attempts")
 
 
-def item_data(item: Item, user: Any, standing: Standing, progress: selectors.ItemProgress) -> dict[str, Any]:
+def item_data(item: Item, user: Any, standing: Standing, progress: ItemProgress) -> dict[str, Any]:
     """The learner-safe description of an item in one course (the course's staff also get hidden checks
     and the solution)."""
     staff = standing.staff
     revealed = standing.revealed
-    params = selectors.item_params(item=item, user=user, progress=progress)
+    params = selectors.item_params(item=item, user=user, attempts=progress.attempts)
     prompt = variants.render(item.prompt, params)
     return {
         "slug": item.slug, "quiz": item.quiz.slug, "kind": item.kind, "title": item.title, "prompt": prompt,

@@ -13,8 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from grader.sandbox import VALUE_KINDS, Limits, ReferenceFailed, SandboxFault
-from grader.sandbox import describe
+from grader.runner import get_sandbox
+from grader.sandbox import Check as SandboxCheck
+from grader.sandbox import VALUE_KINDS, Limits, ReferenceFailed, SandboxFault, describe, grade_code, observe_reference
 
 from . import variants
 from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
@@ -22,6 +23,26 @@ from .models import Check, Choice, Item
 
 ReferenceRunner = Callable[..., list[dict[str, Any]]]
 VARIANT_DRAWS_CHECKED = 2  # random draws of an item's params whose reference must also run when content loads
+
+
+def reference_observations(*, setup: str, solution: str, checks: list[SandboxCheck],
+                           limits: Limits) -> list[dict[str, Any]]:
+    """Run a reference solution in this process's sandbox (a ReferenceRunner). Raises ReferenceFailed or
+    SandboxFault."""
+    return observe_reference(get_sandbox(), solution=solution, setup=setup, checks=checks, limits=limits)
+
+
+def starter_passing(spec: ItemSpec, checks: list[SandboxCheck], observations: list[dict[str, Any]]) -> list[str]:
+    """The labels of the checks an item's starter code passes as it is.
+
+    For the content loader's warning: each is a point a learner gets for changing one token.
+    """
+    values = variants.defaults(spec.params)
+    grade = grade_code(get_sandbox(), code=variants.render(spec.starter, values),
+                       setup=variants.render(spec.setup, values), checks=checks, reference=observations,
+                       limits=Limits(cpu_seconds=spec.time_seconds, memory_mb=spec.memory_mb),
+                       reveal_expected=True, screen=False)
+    return [c.name for c in grade.checks if c.passed]
 
 
 def reference_fingerprint(item: ItemSpec) -> str:
@@ -115,8 +136,6 @@ def reference_run(*, spec: ItemSpec) -> Reference:
     Raises ReferenceProblem when it fails, when a target cannot be read, or when
     a compare mode written for a check contradicts what the solution gives.
     """
-    from grader.services import reference_observations
-
     try:
         observations, compares = reference_observe(spec=spec, runner=reference_observations)
     except ReferenceFailed as exc:

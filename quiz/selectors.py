@@ -1,23 +1,14 @@
-"""Reads of quiz content, and of a learner's progress through it."""
+"""Reads of quiz content, and of a learner's draft, hints and draw of an item's parameters."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
-
-from grader.sandbox import ATTEMPT_VERDICTS, VERDICTS
 
 from . import variants
 from .models import Item, Quiz
-
-# Verdicts that count as an attempt: the code (or answer) was judged.
-ATTEMPT_STATUSES = ATTEMPT_VERDICTS
-# Verdicts that give the attempt back: the grader refused the code unrun, or failed.
-FREE_STATUSES = tuple(v for v in VERDICTS if v not in ATTEMPT_VERDICTS)
-
 
 def quiz_list() -> QuerySet[Quiz]:
     return Quiz.objects.annotate(item_count=Count("items", filter=Q(items__archived=False))).order_by("order", "slug")
@@ -44,45 +35,14 @@ def item_get(*, slug: str) -> Item:
     return item
 
 
-@dataclass
-class ItemProgress:
-    attempts: int = 0
-    best_score: float | None = None
-    passed: bool = False
-
-    @property
-    def state(self) -> str:
-        return "passed" if self.passed else "attempted" if self.attempts else "not started"
-
-
-def item_params(*, item: Item, user: Any, progress: ItemProgress) -> dict[str, Any]:
-    """A learner's draw of an item's parameters, for the attempt they are about to make (with
-    params_per_attempt, each gradable attempt gets its own draw; refused code costs none)."""
+def item_params(*, item: Item, user: Any, attempts: int) -> dict[str, Any]:
+    """A learner's draw of an item's parameters, for the attempt they are about to make after `attempts` graded
+    ones (with params_per_attempt, each gradable attempt gets its own draw; refused code costs none)."""
     if not item.params or not user.is_authenticated:
         return variants.defaults(item.params)
     seed = variants.learner_seed(settings.SECRET_KEY, user_id=user.pk, item_slug=item.slug,
-                                 attempt=progress.attempts + 1 if item.params_per_attempt else None)
+                                 attempt=attempts + 1 if item.params_per_attempt else None)
     return variants.draw(item.params, seed)
-
-
-def item_progress(*, user: Any, items: list[Item], course_id: int | None = None) -> dict[int, ItemProgress]:
-    """Graded attempts (as the course policy counts them: numbered, not refused by the grader; pending ones
-    included), best score after penalties and passed flag of one learner for each item, in one course
-    (or across all of them)."""
-    progress = {item.pk: ItemProgress() for item in items}
-    if not user.is_authenticated or not items:
-        return progress
-    from grader.models import Submission
-
-    rows = Submission.objects.filter(user=user, item_id__in=progress, attempt__isnull=False).exclude(
-        status__in=FREE_STATUSES)
-    if course_id is not None:
-        rows = rows.filter(course_id=course_id)
-    rows = rows.values("item_id").annotate(attempts=Count("id"), best=Max("final_score"),
-                                           passed=Count("id", filter=Q(status="passed")))
-    for row in rows:
-        progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
-    return progress
 
 
 def learner_state(*, user: Any, item: Item) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from grader import selectors as grader_selectors
 from grader import services as grader_services
 from grader.apis import SubmissionRateThrottle, submission_data
 from grader.models import Submission
+from grader.selectors import ItemProgress
 from grader.standing import course_progress, standing_of
 
 from . import selectors
@@ -64,7 +65,7 @@ class QuizProgress:
 
 
 def _quiz_progress(user: Any, course_quiz: CourseQuiz, items: list[Item],
-                   progress: dict[int, selectors.ItemProgress]) -> QuizProgress:
+                   progress: dict[int, ItemProgress]) -> QuizProgress:
     return QuizProgress(
         quiz=course_quiz.quiz, total=len(items), passed=sum(progress[i.pk].passed for i in items),
         attempted=sum(progress[i.pk].attempts > 0 for i in items),

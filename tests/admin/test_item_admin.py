@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.services import reference_observations
 from quiz.content_export import quiz_yaml
 from quiz.models import Check, Item
+from quiz.references import reference_observations
 from quiz.services import quiz_content_load
 
 from .conftest import check_row, form_data, messages_of

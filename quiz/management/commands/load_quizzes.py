@@ -8,9 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from courses.models import Course
 from courses.services import default_course, quiz_assign
-from grader.services import reference_observations, starter_passing
 from quiz.models import Quiz
 from quiz.content_format import ContentError
+from quiz.references import reference_observations, starter_passing
 from quiz.services import CONTENT_DIR, quiz_content_load
 
 
