@@ -1,16 +1,14 @@
-"""The instructor panel for submissions: a read-only list and view, regrades with
-their progress page, the grading history and the gradebook download."""
+"""The instructor panel for submissions: a read-only list and view, and the grading history; the regrade
+action and the pages of the reports (a regrade's progress, the gradebook download) route to reports/."""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -18,11 +16,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from courses import roles
-from courses.models import CourseQuiz
 from quiz.models import Quiz
+from reports import views as reports
+from reports.regrading import submissions_regrade
 
-from . import regrading, selectors
-from .gradebook import gradebook_csv
+from . import selectors
 from .models import RegradeBatch, Submission, SubmissionGrading
 
 logger = logging.getLogger(__name__)
@@ -228,9 +226,9 @@ class SubmissionAdmin(ReadOnlyAdmin):
     def regrade_selected(self, request: HttpRequest, queryset: QuerySet[Submission]) -> HttpResponse:
         label = f"{queryset.count()} selected submission(s)"
         if request.POST.get("confirm") != "yes":
-            return regrade_confirmation(request, queryset, label, self.model._meta)
-        batch = regrading.submissions_regrade(submissions=queryset, requested_by=request.user, label=label)
-        return regrade_started(request, batch)
+            return reports.regrade_confirmation(request, queryset, label, self.model._meta)
+        batch = submissions_regrade(submissions=queryset, requested_by=request.user, label=label)
+        return reports.regrade_started(request, batch)
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -246,56 +244,27 @@ class SubmissionAdmin(ReadOnlyAdmin):
         """A batch the viewer may follow: one with submissions of the courses they staff."""
         if not (self.has_regrade_permission(request) or self.has_view_permission(request)):
             raise PermissionDenied
-        batch = get_object_or_404(RegradeBatch, pk=batch_id)
-        gradings = roles.staff_scope(user=request.user, queryset=batch.gradings.all(), course_field="submission__course")
-        if not gradings.exists() and batch.total:
-            raise PermissionDenied
-        return batch
+        return reports.followed_batch(request, batch_id)
 
     def regrade_view(self, request: HttpRequest, batch_id: int) -> TemplateResponse:
         """The progress of one regrade, with each submission's verdict before and after."""
-        batch = self._regrade_batch(request, batch_id)
-        progress = selectors.regrade_progress(batch=batch)
-        context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Regrade #{batch.pk}",
-            "batch": batch, "progress": progress,
-            "rows": [row for row in selectors.regrade_rows(batch=batch)
-                     if roles.is_course_staff(user=request.user, course_id=row.submission.course_id)],
-            "percent": round(100 * progress.finished / progress.total) if progress.total else 100,
-            "progress_url": reverse("admin:grader_submission_regrade_progress", args=[batch.pk]),
-        }
-        return TemplateResponse(request, "admin/grader/submission/regrade_progress.html", context)
+        return reports.regrade_page(request, self._regrade_batch(request, batch_id), admin_site=self.admin_site,
+                                    opts=self.model._meta)
 
     def regrade_progress_view(self, request: HttpRequest, batch_id: int) -> JsonResponse:
         """{batch, total, finished, done, statuses}: polled by the progress page."""
-        batch = self._regrade_batch(request, batch_id)
-        return JsonResponse(selectors.regrade_progress(batch=batch).as_dict())
+        return reports.regrade_progress_response(self._regrade_batch(request, batch_id))
 
     # ---- gradebook
     def gradebook_view(self, request: HttpRequest) -> HttpResponse:
-        """The gradebook CSV of the courses the viewer staffs: all of them, or those given as ?course=ID, and
-        all their quizzes or those given as ?quiz=ID (both repeatable)."""
+        """The gradebook CSV of the courses the viewer staffs (?course=ID and ?quiz=ID narrow it)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        course_quizzes = roles.staff_scope(user=request.user, queryset=CourseQuiz.objects.all())
-        courses = [int(v) for v in request.GET.getlist("course") if v.isdigit()]
-        if courses:
-            course_quizzes = course_quizzes.filter(course_id__in=courses)
-        ids = [int(v) for v in request.GET.getlist("quiz") if v.isdigit()]
-        if ids:
-            course_quizzes = course_quizzes.filter(quiz_id__in=ids)
-        return gradebook_response(course_quizzes)
+        return reports.gradebook_download(request)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"gradebook_url": reverse("admin:grader_submission_gradebook"), **(extra_context or {})}
         return super().changelist_view(request, extra)
-
-
-def gradebook_response(course_quizzes: QuerySet[CourseQuiz]) -> HttpResponse:
-    response = HttpResponse(gradebook_csv(course_quizzes=course_quizzes), content_type="text/csv; charset=utf-8")
-    stamp = timezone.localdate().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="gradebook-{stamp}.csv"'
-    return response
 
 
 @admin.register(SubmissionGrading)
@@ -352,22 +321,3 @@ class SubmissionGradingAdmin(ReadOnlyAdmin):
     @admin.display(description="error")
     def error_output(self, obj: SubmissionGrading) -> SafeString:
         return _pre(obj.error)
-
-
-def regrade_confirmation(request: HttpRequest, submissions: QuerySet[Submission], label: str,
-                         opts: Any) -> TemplateResponse:
-    """Before a regrade starts: how many submissions it will grade again (those being graded are left out)."""
-    graded = submissions.exclude(status__in=Submission.PENDING)
-    context = {
-        **admin.site.each_context(request), "opts": opts, "title": "Regrade submissions?", "label": label,
-        "count": graded.count(), "items": sorted(set(graded.values_list("item__slug", flat=True)))[:20],
-        "action": request.POST.get("action", ""), "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-    }
-    return TemplateResponse(request, "admin/grader/submission/regrade_confirm.html", context)
-
-
-def regrade_started(request: HttpRequest, batch: RegradeBatch) -> HttpResponse:
-    """Say what a regrade action did and go to its progress page."""
-    if not batch.total:
-        messages.warning(request, "Nothing to regrade: the selection has no graded submissions.")
-    return HttpResponseRedirect(reverse("admin:grader_submission_regrade", args=[batch.pk]))

@@ -1,11 +1,10 @@
 """Reads of submissions, always scoped to what the viewer may see, and a learner's progress through items."""
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from courses import roles
@@ -13,7 +12,7 @@ from courses.models import CourseQuiz
 from courses.policy import Policy
 from quiz.models import Item
 
-from .models import RegradeBatch, Submission, SubmissionGrading
+from .models import Submission
 from .sandbox import ATTEMPT_VERDICTS, VERDICTS
 
 # Verdicts that count as an attempt: the code (or answer) was judged.
@@ -111,76 +110,6 @@ def item_progress(*, user: Any, items: list[Item], course_id: int | None = None)
     for row in rows:
         progress[row["item_id"]] = ItemProgress(row["attempts"], row["best"], row["passed"] > 0)
     return progress
-
-
-# Regrade batches ------------------------------------------------------------------
-
-
-@dataclass
-class RegradeProgress:
-    batch_id: int
-    total: int
-    finished: int
-    statuses: dict[str, int] = field(default_factory=dict)  # verdicts of the finished ones
-    changed: int = 0  # finished ones whose verdict (status or score) is not the one they had
-
-    @property
-    def done(self) -> bool:
-        return self.finished >= self.total
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch_id, "total": self.total, "finished": self.finished, "done": self.done,
-                "statuses": self.statuses, "changed": self.changed}
-
-
-def _batch_rows(batch: RegradeBatch) -> QuerySet[SubmissionGrading]:
-    later = SubmissionGrading.objects.filter(submission=OuterRef("submission"), batch_id__gt=batch.pk)
-    return SubmissionGrading.objects.filter(batch=batch).annotate(superseded=Exists(later))
-
-
-def regrade_progress(*, batch: RegradeBatch) -> RegradeProgress:
-    """How many submissions of a batch have their new verdict (or were regraded again since)."""
-    statuses: Counter[str] = Counter()
-    finished = changed = 0
-    for row in _batch_rows(batch).values("superseded", "submission__status", "submission__score", "status", "score"):
-        status = row["submission__status"]
-        if row["superseded"] or status not in Submission.PENDING:
-            finished += 1
-            statuses["regraded again" if row["superseded"] else status] += 1
-            changed += not row["superseded"] and (status, row["submission__score"]) != (row["status"], row["score"])
-    return RegradeProgress(batch_id=batch.pk, total=batch.total, finished=finished,
-                           statuses=dict(sorted(statuses.items())), changed=changed)
-
-
-@dataclass
-class RegradeRow:
-    submission: Submission
-    previous: SubmissionGrading
-    superseded: bool
-
-    @property
-    def finished(self) -> bool:
-        return self.superseded or not self.submission.is_pending
-
-    @property
-    def changed(self) -> bool:
-        return self.finished and not self.superseded and (
-            (self.submission.status, self.submission.score) != (self.previous.status, self.previous.score))
-
-    @property
-    def version_note(self) -> str:
-        """Before the new verdict: 'graded against item version N, now version M' when the old verdict is from
-        another version; once regraded: 'vN → vM' when the version changed, else nothing."""
-        if self.finished and not self.superseded:
-            old, new = self.previous.item_version, self.submission.item_version
-            return f"v{old} → v{new}" if old is not None and new is not None and old != new else ""
-        return version_note(self.previous.item_version, self.submission.item.version)
-
-
-def regrade_rows(*, batch: RegradeBatch) -> list[RegradeRow]:
-    """The submissions of a batch with the verdict each had before, in submission order."""
-    rows = _batch_rows(batch).select_related("submission__item__quiz", "submission__user").order_by("submission_id")
-    return [RegradeRow(submission=r.submission, previous=r, superseded=r.superseded) for r in rows]
 
 
 def version_note(graded_version: int | None, current_version: int) -> str:

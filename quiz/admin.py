@@ -14,10 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from django import forms
@@ -34,14 +31,17 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from courses import roles
+from grader.models import Submission
 from grader.sandbox import CHECK_KINDS, describe
+from reports import views as reports
+from reports.regrading import items_label, items_regrade
 
 from .content_export import item_document, quiz_filename, quiz_yaml, quizzes_zip
 from .content_format import CHECK_FIELDS, ContentError
 from .models import Check, Choice, Item, Quiz
-from .references import (Reference, ReferenceProblem, item_reference_store, item_spec, quiz_items_renumber,
-                         reference_observations, reference_run)
-from .services import GRADING_FIELDS, PROJECT_DIR, quiz_content_load
+from .references import (Reference, ReferenceProblem, Validation, item_reference_store, item_spec, item_validate,
+                         quiz_items_renumber, reference_run)
+from .services import GRADING_FIELDS, UploadRefused, items_revert_to_file, quiz_upload_load
 from .widgets import CodeEditorWidget, CommaListField, TextListField
 
 logger = logging.getLogger(__name__)
@@ -337,25 +337,6 @@ class QuizImportForm(forms.Form):
     recompute = forms.BooleanField(required=False, label="Run every reference solution again, even unchanged ones")
 
 
-def _chart(rows: list[tuple[str, float, str]], *, scale: float, bar_class: str) -> dict[str, Any]:
-    """Coordinates of a horizontal bar chart (drawn as inline SVG by the template)."""
-    label_width, bar_width, row_height = 200, 300, 24
-    bars = []
-    for index, (label, value, text) in enumerate(rows):
-        width = bar_width * value / scale if scale else 0
-        y = index * row_height
-        bars.append({"label": label if len(label) <= 30 else label[:29] + "…", "y": f"{y + 5}",
-                     "text_y": f"{y + 16}", "width": f"{width:.1f}", "text": text,
-                     "text_x": f"{label_width + width + 6:.1f}"})
-    return {"bars": bars, "label_width": label_width, "label_x": label_width - 8, "bar_width": bar_width,
-            "width": label_width + bar_width + 70, "height": max(1, len(rows)) * row_height + 4,
-            "bar_class": bar_class}
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
 @admin.register(Quiz)
 class QuizAdmin(admin.ModelAdmin):
     form = QuizForm
@@ -408,11 +389,7 @@ class QuizAdmin(admin.ModelAdmin):
 
     @admin.action(description="Download the gradebook (CSV) of selected quizzes", permissions=["gradebook"])
     def download_gradebook(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> HttpResponse:
-        from courses.models import CourseQuiz
-        from grader.admin import gradebook_response
-
-        course_quizzes = CourseQuiz.objects.filter(quiz__in=queryset)
-        return gradebook_response(roles.staff_scope(user=request.user, queryset=course_quizzes))
+        return reports.quizzes_gradebook(request, queryset)
 
     # ---- views
     def get_urls(self) -> list[URLPattern]:
@@ -446,29 +423,11 @@ class QuizAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/quiz/quiz/import.html", context)
 
     def statistics_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Attempts, learners, pass rate, median attempts to pass, most failing check and most
-        frequent error of a quiz and each of its items, as a table and bar charts."""
-        from grader.statistics import quiz_statistics
-
+        """A quiz's statistics, over the courses the viewer staffs."""
         if not request.user.has_perms(STATISTICS_PERMISSIONS):
             raise PermissionDenied
-        quiz = get_object_or_404(Quiz, pk=pk)
-        courses = roles.staff_courses(user=request.user)
-        if request.GET.get("course", "").isdigit():
-            courses = courses.filter(pk=int(request.GET["course"]))
-        stats = quiz_statistics(quiz=quiz, courses=courses)
-        most_attempts = max((row.stats.attempts for row in stats.items), default=0)
-        context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "original": quiz,
-            "title": f"Statistics: {quiz.title}", "stats": stats,
-            "pass_chart": _chart([(r.item.slug, r.stats.pass_rate or 0.0, _percent(r.stats.pass_rate))
-                                  for r in stats.items], scale=1.0, bar_class="bar-pass"),
-            "attempts_chart": _chart([(r.item.slug, float(r.stats.attempts), str(r.stats.attempts))
-                                      for r in stats.items], scale=float(most_attempts), bar_class="bar-attempts"),
-            "submissions_url": reverse("admin:grader_submission_changelist"),
-            "gradebook_url": reverse("admin:grader_submission_gradebook") + f"?quiz={quiz.pk}",
-        }
-        return TemplateResponse(request, "admin/quiz/quiz/statistics.html", context)
+        return reports.quiz_statistics_page(request, get_object_or_404(Quiz, pk=pk), admin_site=self.admin_site,
+                                            opts=self.model._meta)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"can_import": request.user.has_perms(IMPORT_PERMISSIONS), **(extra_context or {})}
@@ -487,24 +446,14 @@ def yaml_response(quiz: Quiz) -> HttpResponse:
 
 
 def _import_quiz_file(form: QuizImportForm) -> list[str] | None:
-    """Load the uploaded file; the loader's report as lines, or None with the error on the form. An upload is
-    the panel's own edit: it replaces what is there, and load_quizzes keeps it afterwards."""
+    """Load the uploaded file; the loader's report as lines, or None with the error on the form."""
     upload = form.cleaned_data["file"]
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).name) or "upload.yaml"
-    if not name.endswith((".yaml", ".yml")):
-        form.add_error("file", "Upload a .yaml or .yml file.")
+    try:
+        name, quizzes, report = quiz_upload_load(name=upload.name, chunks=upload.chunks(),
+                                                 recompute=form.cleaned_data["recompute"])
+    except UploadRefused as exc:
+        form.add_error("file", str(exc))
         return None
-    with tempfile.TemporaryDirectory(prefix="quiz-import-") as folder:
-        file = Path(folder) / name
-        with file.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-        try:
-            quizzes, report = quiz_content_load(paths=[file], runner=reference_observations,
-                                                recompute=form.cleaned_data["recompute"], force=True, in_panel=True)
-        except ContentError as exc:
-            form.add_error("file", str(exc).replace(f"{folder}/", ""))
-            return None
     lines = [f"{name}: {report.summary(len(quizzes))}"]
     for label, slugs in (("created", report.created), ("updated", report.updated), ("archived", report.archived),
                          ("deleted", report.deleted)):
@@ -514,41 +463,6 @@ def _import_quiz_file(form: QuizImportForm) -> list[str] | None:
 
 
 # ---------------------------------------------------------------- items
-
-
-@dataclass
-class Validation:
-    item: Item
-    reference: Reference | None = None
-    error: str = ""
-    stored: list[str] | None = None  # the stored expected values, as text
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        if self.reference is None:
-            return []
-        stored = self.stored or []
-        return [{"target": t, "compare": c, "given": g, "expected": e,
-                 "stored": stored[i] if i < len(stored) else "–",
-                 "matches": i < len(stored) and stored[i] == e}
-                for i, (t, c, g, e) in enumerate(self.reference.rows())]
-
-
-def item_validate(*, item: Item) -> Validation:
-    """Run a stored item's reference solution and compare with its stored expected values (no writes)."""
-    checks = list(item.checks.order_by("order"))
-    result = Validation(item=item, stored=["–" if c.expected is None else describe(c.expected) for c in checks])
-    if item.kind != Item.Kind.CODE:
-        result.error = "Not a code item: it has no reference solution."
-        return result
-    try:
-        spec = item_spec(item_document(item, checks=checks, choices=[]))
-        result.reference = reference_run(spec=spec)
-    except ContentError as exc:
-        result.error = f"The stored item is not valid content: {exc}"
-    except ReferenceProblem as exc:
-        result.error = str(exc)
-    return result
 
 
 @admin.register(Item)
@@ -616,19 +530,7 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.display(description="statistics")
     def statistics(self, obj: Item) -> str:
-        from grader.statistics import item_statistics
-
-        s = item_statistics(item=obj)
-        if not s.attempts:
-            return "No attempts yet."
-        parts = [f"{s.attempts} attempt(s) by {s.learners} learner(s), {s.passed} passed ({_percent(s.pass_rate)})"]
-        if s.median_attempts_to_pass is not None:
-            parts.append(f"median {s.median_attempts_to_pass:g} attempt(s) to pass")
-        if s.failing_check:
-            parts.append(f"most failing check: {s.failing_check[0]} ({s.failing_check[1]}×)")
-        if s.frequent_error:
-            parts.append(f"most frequent error: {s.frequent_error[0]} ({s.frequent_error[1]}×)")
-        return "; ".join(parts)
+        return reports.item_statistics_line(obj)
 
     @admin.display(description="source")
     def source(self, obj: Item) -> str:
@@ -700,16 +602,12 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Regrade all submissions of selected items", permissions=["regrade"])
     def regrade_submissions(self, request: HttpRequest, queryset: QuerySet[Item]) -> HttpResponse:
-        from grader.admin import regrade_confirmation, regrade_started
-        from grader.models import Submission
-        from grader.regrading import items_label, items_regrade
-
         # only the courses this instructor staffs
         submissions = roles.staff_scope(user=request.user, queryset=Submission.objects.all())
         if request.POST.get("confirm") != "yes":
-            return regrade_confirmation(request, submissions.filter(item__in=queryset), items_label(queryset),
-                                        self.model._meta)
-        return regrade_started(request, items_regrade(items=queryset, requested_by=request.user,
+            return reports.regrade_confirmation(request, submissions.filter(item__in=queryset),
+                                                items_label(queryset), self.model._meta)
+        return reports.regrade_started(request, items_regrade(items=queryset, requested_by=request.user,
                                                       submissions=submissions))
 
     @admin.action(description="Revert to file: load selected items again from their YAML files", permissions=["change"])
@@ -756,28 +654,3 @@ def item_source_note(item: Item) -> str:
         return (f"Edited here, differs from {item.source_file}: load_quizzes keeps this version. Export the quiz "
                 "to put it in the file, or use the action “Revert to file”.")
     return f"From {item.source_file}, unchanged since it was loaded."
-
-
-def items_revert_to_file(*, items: list[Item]) -> list[tuple[str, int]]:
-    """Load each item again from the file it came from, dropping the panel's edits (messages, levels)."""
-    by_file: dict[str, list[str]] = {}
-    out: list[tuple[str, int]] = []
-    for item in items:
-        if not item.source_file:
-            out.append((f"{item.slug}: made in the panel, so there is no file to revert to.", messages.WARNING))
-        else:
-            by_file.setdefault(item.source_file, []).append(item.slug)
-    for source, slugs in by_file.items():
-        path = Path(source) if Path(source).is_absolute() else PROJECT_DIR / source
-        try:
-            _, report = quiz_content_load(paths=[path], runner=reference_observations, force=set(slugs))
-        except (ContentError, OSError) as exc:
-            out.append((f"{', '.join(slugs)}: could not load {source}: {exc}", messages.ERROR))
-            continue
-        missing = [s for s in slugs if s not in report.created + report.updated + report.unchanged]
-        reverted = [s for s in slugs if s not in missing]
-        if reverted:
-            out.append((f"Reverted to {source}: {', '.join(reverted)}.", messages.SUCCESS))
-        if missing:
-            out.append((f"{', '.join(missing)}: not in {source} any more; nothing reverted.", messages.WARNING))
-    return out

@@ -18,6 +18,7 @@ from grader.sandbox import Check as SandboxCheck
 from grader.sandbox import VALUE_KINDS, Limits, ReferenceFailed, SandboxFault, describe, grade_code, observe_reference
 
 from . import variants
+from .content_export import item_document
 from .content_format import CheckSpec, ContentError, ItemSpec, parse_quiz
 from .models import Check, Choice, Item
 
@@ -211,3 +212,38 @@ def item_reference_store(*, item: Item, reference: Reference | None, grading_cha
             fields.append("version")
         item.save(update_fields=fields)
     return bumped
+
+
+@dataclass
+class Validation:
+    item: Item
+    reference: Reference | None = None
+    error: str = ""
+    stored: list[str] | None = None  # the stored expected values, as text
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self.reference is None:
+            return []
+        stored = self.stored or []
+        return [{"target": t, "compare": c, "given": g, "expected": e,
+                 "stored": stored[i] if i < len(stored) else "–",
+                 "matches": i < len(stored) and stored[i] == e}
+                for i, (t, c, g, e) in enumerate(self.reference.rows())]
+
+
+def item_validate(*, item: Item) -> Validation:
+    """Run a stored item's reference solution and compare with its stored expected values (no writes)."""
+    checks = list(item.checks.order_by("order"))
+    result = Validation(item=item, stored=["–" if c.expected is None else describe(c.expected) for c in checks])
+    if item.kind != Item.Kind.CODE:
+        result.error = "Not a code item: it has no reference solution."
+        return result
+    try:
+        spec = item_spec(item_document(item, checks=checks, choices=[]))
+        result.reference = reference_run(spec=spec)
+    except ContentError as exc:
+        result.error = f"The stored item is not valid content: {exc}"
+    except ReferenceProblem as exc:
+        result.error = str(exc)
+    return result

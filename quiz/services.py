@@ -1,13 +1,17 @@
-"""Writes for quiz content: loading YAML quizzes into the database."""
+"""Writes for quiz content: loading YAML quizzes into the database (from the content folder, an upload in the
+panel, or an item's own file again), and a learner's draft and opened hints."""
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection
+import re
+import tempfile
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.contrib import messages
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,7 +20,7 @@ from grader.sandbox import ReferenceFailed, SandboxFault
 
 from .content_format import CHECK_FIELDS, ContentError, ItemSpec, QuizSpec, load_paths
 from .models import Check, Choice, Item, LearnerItemState, Quiz
-from .references import ReferenceRunner, reference_fingerprint, reference_observe
+from .references import ReferenceRunner, reference_fingerprint, reference_observations, reference_observe
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 PROJECT_DIR = CONTENT_DIR.parents[1]
@@ -267,6 +271,58 @@ def _upsert_item(quiz: Quiz, spec: ItemSpec, order: int, reference: Reference | 
     if changed_fields or grading_changed:
         item.save()
     return item
+
+
+class UploadRefused(Exception):
+    """An uploaded quiz file cannot be loaded; nothing was. The message says why."""
+
+
+def quiz_upload_load(*, name: str, chunks: Iterable[bytes],
+                     recompute: bool = False) -> tuple[str, list[QuizSpec], LoadReport]:
+    """Load a quiz file uploaded in the panel like `manage.py load_quizzes` (all or nothing); returns the file's
+    name as kept, the quizzes and the report. Raises UploadRefused.
+
+    An upload is the panel's own edit: it replaces what is there, and load_quizzes keeps it afterwards.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "upload.yaml"
+    if not name.endswith((".yaml", ".yml")):
+        raise UploadRefused("Upload a .yaml or .yml file.")
+    with tempfile.TemporaryDirectory(prefix="quiz-import-") as folder:
+        file = Path(folder) / name
+        with file.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        try:
+            quizzes, report = quiz_content_load(paths=[file], runner=reference_observations, recompute=recompute,
+                                                force=True, in_panel=True)
+        except ContentError as exc:
+            raise UploadRefused(str(exc).replace(f"{folder}/", "")) from None
+    return name, quizzes, report
+
+
+def items_revert_to_file(*, items: list[Item]) -> list[tuple[str, int]]:
+    """Load each item again from the file it came from, dropping the panel's edits (messages, levels)."""
+    by_file: dict[str, list[str]] = {}
+    out: list[tuple[str, int]] = []
+    for item in items:
+        if not item.source_file:
+            out.append((f"{item.slug}: made in the panel, so there is no file to revert to.", messages.WARNING))
+        else:
+            by_file.setdefault(item.source_file, []).append(item.slug)
+    for source, slugs in by_file.items():
+        path = Path(source) if Path(source).is_absolute() else PROJECT_DIR / source
+        try:
+            _, report = quiz_content_load(paths=[path], runner=reference_observations, force=set(slugs))
+        except (ContentError, OSError) as exc:
+            out.append((f"{', '.join(slugs)}: could not load {source}: {exc}", messages.ERROR))
+            continue
+        missing = [s for s in slugs if s not in report.created + report.updated + report.unchanged]
+        reverted = [s for s in slugs if s not in missing]
+        if reverted:
+            out.append((f"Reverted to {source}: {', '.join(reverted)}.", messages.SUCCESS))
+        if missing:
+            out.append((f"{', '.join(missing)}: not in {source} any more; nothing reverted.", messages.WARNING))
+    return out
 
 
 MAX_DRAFT_BYTES = 64 * 1024  # as much as a submission may hold

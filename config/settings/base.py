@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "quiz",
     "courses",
     "grader",
+    "reports",  # instructor reports: regrades, statistics, the gradebook (no models)
     "lti_tool",  # django-lti: LTI platform registrations, deployments, signing keys
     "lti",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from courses.models import CourseQuiz
-from grader.gradebook import gradebook_csv
+from reports.gradebook import gradebook_csv
 
 pytestmark = pytest.mark.django_db
 

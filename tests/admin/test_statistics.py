@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.statistics import Stats, error_summary, item_statistics, quiz_statistics
+from reports.statistics import Stats, error_summary, item_statistics, quiz_statistics
 
 from .conftest import NAME_ERROR, TIMEOUT
 

@@ -10,18 +10,19 @@ since grading them takes no sandbox.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from quiz.models import Item
-
-from .models import RegradeBatch, Submission, SubmissionGrading
 from courses.policy import Policy
-
-from .services import SubmissionRefused, attempt_announce, choice_grade, submissions_enqueue
+from grader.models import RegradeBatch, Submission, SubmissionGrading
+from grader.selectors import version_note
+from grader.services import SubmissionRefused, attempt_announce, choice_grade, submissions_enqueue
+from quiz.models import Item
 
 logger = logging.getLogger(__name__)
 Status = Submission.Status
@@ -94,3 +95,73 @@ def items_regrade(*, items: QuerySet[Item], requested_by: Any,
     scope = submissions if submissions is not None else Submission.objects.all()
     return submissions_regrade(submissions=scope.filter(item__in=items), requested_by=requested_by,
                                label=items_label(items))
+
+
+# The progress of a batch ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RegradeProgress:
+    batch_id: int
+    total: int
+    finished: int
+    statuses: dict[str, int] = field(default_factory=dict)  # verdicts of the finished ones
+    changed: int = 0  # finished ones whose verdict (status or score) is not the one they had
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch_id, "total": self.total, "finished": self.finished, "done": self.done,
+                "statuses": self.statuses, "changed": self.changed}
+
+
+def _batch_rows(batch: RegradeBatch) -> QuerySet[SubmissionGrading]:
+    later = SubmissionGrading.objects.filter(submission=OuterRef("submission"), batch_id__gt=batch.pk)
+    return SubmissionGrading.objects.filter(batch=batch).annotate(superseded=Exists(later))
+
+
+def regrade_progress(*, batch: RegradeBatch) -> RegradeProgress:
+    """How many submissions of a batch have their new verdict (or were regraded again since)."""
+    statuses: Counter[str] = Counter()
+    finished = changed = 0
+    for row in _batch_rows(batch).values("superseded", "submission__status", "submission__score", "status", "score"):
+        status = row["submission__status"]
+        if row["superseded"] or status not in Submission.PENDING:
+            finished += 1
+            statuses["regraded again" if row["superseded"] else status] += 1
+            changed += not row["superseded"] and (status, row["submission__score"]) != (row["status"], row["score"])
+    return RegradeProgress(batch_id=batch.pk, total=batch.total, finished=finished,
+                           statuses=dict(sorted(statuses.items())), changed=changed)
+
+
+@dataclass
+class RegradeRow:
+    submission: Submission
+    previous: SubmissionGrading
+    superseded: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.superseded or not self.submission.is_pending
+
+    @property
+    def changed(self) -> bool:
+        return self.finished and not self.superseded and (
+            (self.submission.status, self.submission.score) != (self.previous.status, self.previous.score))
+
+    @property
+    def version_note(self) -> str:
+        """Before the new verdict: 'graded against item version N, now version M' when the old verdict is from
+        another version; once regraded: 'vN → vM' when the version changed, else nothing."""
+        if self.finished and not self.superseded:
+            old, new = self.previous.item_version, self.submission.item_version
+            return f"v{old} → v{new}" if old is not None and new is not None and old != new else ""
+        return version_note(self.previous.item_version, self.submission.item.version)
+
+
+def regrade_rows(*, batch: RegradeBatch) -> list[RegradeRow]:
+    """The submissions of a batch with the verdict each had before, in submission order."""
+    rows = _batch_rows(batch).select_related("submission__item__quiz", "submission__user").order_by("submission_id")
+    return [RegradeRow(submission=r.submission, previous=r, superseded=r.superseded) for r in rows]

@@ -26,10 +26,9 @@ from typing import Any
 from django.db.models import QuerySet
 
 from courses.models import Course
+from grader.models import Submission
+from grader.selectors import ATTEMPT_STATUSES
 from quiz.models import Item, Quiz
-
-from .models import Submission
-from .selectors import ATTEMPT_STATUSES
 
 ERROR_SUMMARY_LENGTH = 200
 

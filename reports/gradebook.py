@@ -18,9 +18,8 @@ from collections import defaultdict
 from django.db.models import QuerySet
 
 from courses.models import CourseQuiz, Membership
+from grader.scores import ItemScore, item_scores
 from quiz.models import Item
-
-from .scores import ItemScore, item_scores
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
