@@ -1,11 +1,12 @@
 # make run   - install, migrate, load the quizzes, start Redis (if needed), a Celery worker and the web server
-# make test  - install, then run the whole test suite (real PostgreSQL/SQLite, Redis, Celery, Chromium)
+# make test  - install, check the layering (lint-imports, contracts in .importlinter) and the types (mypy, mypy.ini),
+#              then run the whole test suite (real PostgreSQL/SQLite, Redis, Celery, Chromium)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: install run test bench bench-e2e check clean
+.PHONY: install run typecheck test lint-imports bench bench-e2e check clean
 
 install: $(VENV)/.installed
 
@@ -19,11 +20,21 @@ $(VENV)/.installed: requirements.txt
 run: install
 	$(PY) -m config.devstack --port $(PORT)
 
+# mypy (mypy.ini): the Django and DRF plugins load config.settings.test; the cache in .mypy_cache makes a re-run
+# take seconds.
+typecheck: install
+	$(PY) -m mypy
+
 # The fault suite (tests/faults) kills workers and stops private Redis and PostgreSQL servers: it runs last, in a
 # pytest process of its own, so nothing it leaves behind can reach the other tests.
-test: install
+test: install lint-imports typecheck
 	$(PY) -m pytest --ignore=tests/faults $(PYTEST_ARGS)
 	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
+# Dependencies run one way (sandbox <- content <- courses <- grading <- reports <- ways in <- LTI): a broken
+# contract fails here, before any test runs.
+lint-imports: install
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m grader.sandbox.bench
