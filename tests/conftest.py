@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from grader.runner import get_sandbox
@@ -36,13 +37,13 @@ def practice_quiz(db: None) -> None:
 
 
 @pytest.fixture
-def learner(db: None):  # type: ignore[no-untyped-def]
-    return UserFactory(username="ada")
+def learner(db: None) -> User:
+    return UserFactory.create(username="ada")
 
 
 @pytest.fixture
-def other_learner(db: None):  # type: ignore[no-untyped-def]
-    return UserFactory(username="grace")
+def other_learner(db: None) -> User:
+    return UserFactory.create(username="grace")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
 """factory_boy factories for the models tests need."""
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from courses.models import Course, CourseQuiz, Membership
 from courses.services import default_course, membership_ensure, quiz_assign
@@ -10,9 +13,15 @@ from grader.models import Submission
 from quiz.models import Check, Choice, Item, Quiz
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+def expected_of(check: Check) -> dict[str, Any]:
+    """The reference observation of a check whose reference has been computed."""
+    assert check.expected is not None, f"{check} has no reference value"
+    return check.expected
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
     """A user enrolled in the default course (as its instructor when is_staff), as signing up on a fresh
-    install does; `UserFactory(enrol=False)` for a user in no course."""
+    install does; `UserFactory.create(enrol=False)` for a user in no course."""
 
     class Meta:
         model = get_user_model()
@@ -23,14 +32,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pass-word-123")
 
     @factory.post_generation
-    def enrol(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+    def enrol(self: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
         if create and extracted is not False:
             role = Membership.Role.INSTRUCTOR if self.is_staff else Membership.Role.LEARNER
             membership_ensure(course=default_course(), user=self, role=role)
 
 
-class QuizFactory(factory.django.DjangoModelFactory):
-    """A quiz assigned to the default course (`QuizFactory(assign=False)`: to none)."""
+class QuizFactory(factory.django.DjangoModelFactory[Quiz]):
+    """A quiz assigned to the default course (`QuizFactory.create(assign=False)`: to none)."""
 
     class Meta:
         model = Quiz
@@ -40,12 +49,12 @@ class QuizFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Quiz {n}")
 
     @factory.post_generation
-    def assign(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+    def assign(self: Quiz, create: bool, extracted: bool | None, **kwargs: object) -> None:
         if create and extracted is not False:
             quiz_assign(course=default_course(), quiz=self)
 
 
-class CourseFactory(factory.django.DjangoModelFactory):
+class CourseFactory(factory.django.DjangoModelFactory[Course]):
     class Meta:
         model = Course
 
@@ -53,7 +62,7 @@ class CourseFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Course {n}")
 
 
-class CourseQuizFactory(factory.django.DjangoModelFactory):
+class CourseQuizFactory(factory.django.DjangoModelFactory[CourseQuiz]):
     class Meta:
         model = CourseQuiz
         django_get_or_create = ("course", "quiz")
@@ -62,7 +71,7 @@ class CourseQuizFactory(factory.django.DjangoModelFactory):
     quiz = factory.SubFactory(QuizFactory, assign=False)
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
         django_get_or_create = ("course", "user")
@@ -72,7 +81,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Membership.Role.LEARNER
 
 
-class ItemFactory(factory.django.DjangoModelFactory):
+class ItemFactory(factory.django.DjangoModelFactory[Item]):
     """A code item: x = 2.0 tracking, y = x**2 + 3x + 1, backward (checks added by CheckFactory)."""
 
     class Meta:
@@ -92,7 +101,7 @@ class ChoiceItemFactory(ItemFactory):
     solution_code = ""
 
 
-class CheckFactory(factory.django.DjangoModelFactory):
+class CheckFactory(factory.django.DjangoModelFactory[Check]):
     class Meta:
         model = Check
 
@@ -105,7 +114,7 @@ class CheckFactory(factory.django.DjangoModelFactory):
         "is_leaf": True, "grad_fn": None, "values": [7.0]})
 
 
-class ChoiceFactory(factory.django.DjangoModelFactory):
+class ChoiceFactory(factory.django.DjangoModelFactory[Choice]):
     class Meta:
         model = Choice
 
@@ -115,7 +124,7 @@ class ChoiceFactory(factory.django.DjangoModelFactory):
     correct = False
 
 
-class SubmissionFactory(factory.django.DjangoModelFactory):
+class SubmissionFactory(factory.django.DjangoModelFactory[Submission]):
     class Meta:
         model = Submission
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from pytest_django.fixtures import Settings
 
 from config.settings.environment import check_environment, dev_secret_key
 
@@ -82,7 +83,7 @@ def test_dev_secret_key_is_ignored_by_git() -> None:
     assert ignored.stdout.strip() == ".dev-secret-key"
 
 
-def test_misspelt_celery_setting_is_a_system_check_error(settings) -> None:  # type: ignore[no-untyped-def]
+def test_misspelt_celery_setting_is_a_system_check_error(settings: Settings) -> None:
     from config.checks import celery_setting_names
 
     settings.CELERY_TAKS_ACKS_LATE = True

@@ -19,6 +19,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from pytest_django.fixtures import Settings
 
 from config.celery_app import app
 
@@ -190,18 +191,19 @@ def use_broker(url: str) -> None:
     """
     from grader import notify
 
+    celery: Any = app  # what is reset below is Celery's private state, which celery-types does not describe
     os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
-    app.control.mailbox.__dict__.pop("producer_pool", None)
+    celery.conf.broker_url = url
+    if celery._pool is not None:
+        celery._pool.force_close_all()
+        celery._pool = None
+    celery.amqp._producer_pool = None
+    celery.control.mailbox.__dict__.pop("producer_pool", None)
     notify._client.cache_clear()
 
 
 @pytest.fixture
-def private_redis(settings, monkeypatch) -> Iterator[PrivateRedis]:  # type: ignore[no-untyped-def]
+def private_redis(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateRedis]:
     """A private broker for this test: this process and the workers it starts use it."""
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")

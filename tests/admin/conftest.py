@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.forms import CheckboxInput, Textarea
 from django.test import Client
 
@@ -19,14 +19,14 @@ def instructors_group(db: None) -> Group:
 
 
 @pytest.fixture
-def instructor(instructors_group: Group):  # type: ignore[no-untyped-def]
-    user = UserFactory(username="prof", is_staff=True)
+def instructor(instructors_group: Group) -> User:
+    user = UserFactory.create(username="prof", is_staff=True)
     user.groups.add(instructors_group)
     return user
 
 
 @pytest.fixture
-def instructor_client(client: Client, instructor) -> Client:  # type: ignore[no-untyped-def]
+def instructor_client(client: Client, instructor: User) -> Client:
     client.force_login(instructor)
     return client
 
@@ -90,15 +90,15 @@ def known_submissions(db: None) -> dict[str, Any]:
     second: extra (code). Learners ada, grace, bob and '+plus'; 'ta' is staff."""
     from tests.factories import ChoiceItemFactory, ItemFactory, QuizFactory, SubmissionFactory
 
-    quiz = QuizFactory(slug="stats-quiz", title="Statistics quiz", order=0)
-    second = QuizFactory(slug="second", title="Second quiz", order=1)
-    poly = ItemFactory(quiz=quiz, slug="poly", order=0)
-    concepts = ChoiceItemFactory(quiz=quiz, slug="concepts", order=1)
-    unused = ItemFactory(quiz=quiz, slug="unused", order=2)
-    old = ItemFactory(quiz=quiz, slug="old", order=3, archived=True)
-    extra = ItemFactory(quiz=second, slug="extra", order=0)
-    users = {name: UserFactory(username=name) for name in ("ada", "grace", "bob", "+plus")}
-    users["ta"] = UserFactory(username="ta", is_staff=True)
+    quiz = QuizFactory.create(slug="stats-quiz", title="Statistics quiz", order=0)
+    second = QuizFactory.create(slug="second", title="Second quiz", order=1)
+    poly = ItemFactory.create(quiz=quiz, slug="poly", order=0)
+    concepts = ChoiceItemFactory.create(quiz=quiz, slug="concepts", order=1)
+    unused = ItemFactory.create(quiz=quiz, slug="unused", order=2)
+    old = ItemFactory.create(quiz=quiz, slug="old", order=3, archived=True)
+    extra = ItemFactory.create(quiz=second, slug="extra", order=0)
+    users = {name: UserFactory.create(username=name) for name in ("ada", "grace", "bob", "+plus")}
+    users["ta"] = UserFactory.create(username="ta", is_staff=True)
     rows = [
         ("ada", poly, "failed", 0.5, _checks(("x.grad", False), ("y.requires_grad", True)), ""),
         ("ada", poly, "error", None, [], NAME_ERROR),
@@ -121,7 +121,7 @@ def known_submissions(db: None) -> dict[str, Any]:
         ("grace", extra, "failed", 0.25, _checks(("x.grad", False), ("y", True)), ""),
     ]
     for username, item, status, score, checks, error in rows:
-        SubmissionFactory(user=users[username], item=item, status=status, score=score, checks=checks, error=error,
-                          item_version=1)
+        SubmissionFactory.create(user=users[username], item=item, status=status, score=score, checks=checks, error=error,
+                                 item_version=1)
     return {"quiz": quiz, "second": second, "poly": poly, "concepts": concepts, "unused": unused, "old": old,
             "extra": extra, "users": users}

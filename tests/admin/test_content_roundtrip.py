@@ -4,16 +4,22 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from quiz.content_format import load_file, parse_quiz
 from quiz.models import Check, Item, Quiz
 from quiz.services import CONTENT_DIR
+from tests.factories import expected_of
 
 from .conftest import form_data, messages_of
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +35,7 @@ def state() -> dict:
     }
 
 
-def export(client, quiz: Quiz) -> str:  # type: ignore[no-untyped-def]
+def export(client: Client, quiz: Quiz) -> str:
     response = client.get(f"/admin/quiz/quiz/{quiz.pk}/export/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/yaml; charset=utf-8"
@@ -37,23 +43,23 @@ def export(client, quiz: Quiz) -> str:  # type: ignore[no-untyped-def]
     return response.content.decode()
 
 
-def upload(client, name: str, text: str, **extra: str):  # type: ignore[no-untyped-def]
+def upload(client: Client, name: str, text: str, **extra: str) -> TestResponse:
     return client.post("/admin/quiz/quiz/import/",
                        {"file": SimpleUploadedFile(name, text.encode(), content_type="application/yaml"), **extra},
                        follow=True)
 
 
 @pytest.fixture
-def quiz(seed_quiz) -> Quiz:  # type: ignore[no-untyped-def]
+def quiz(seed_quiz: None) -> Quiz:
     return Quiz.objects.get(slug="autograd-basics")
 
 
-def test_the_export_parses_and_equals_the_source_file(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_export_parses_and_equals_the_source_file(instructor_client: Client, quiz: Quiz) -> None:
     exported = parse_quiz(yaml.safe_load(export(instructor_client, quiz)), "autograd-basics.yaml")
     assert exported == load_file(SOURCE, "autograd-basics.yaml")
 
 
-def test_compare_is_written_only_where_the_content_gave_it(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_compare_is_written_only_where_the_content_gave_it(instructor_client: Client, quiz: Quiz) -> None:
     Check.objects.filter(item__slug="grad-of-polynomial", target="x.grad", compare="value").update(compare_given=False)
     document = yaml.safe_load(export(instructor_client, quiz))
     checks = {i["slug"]: i.get("checks", []) for i in document["items"]}
@@ -74,7 +80,7 @@ def test_compare_is_written_only_where_the_content_gave_it(instructor_client, qu
     assert all("expected" not in c for item_checks in checks.values() for c in item_checks)
 
 
-def test_export_then_import_changes_nothing(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_export_then_import_changes_nothing(instructor_client: Client, quiz: Quiz) -> None:
     text = export(instructor_client, quiz)
     before = state()
     response = upload(instructor_client, "autograd-basics.yaml", text)
@@ -84,7 +90,7 @@ def test_export_then_import_changes_nothing(instructor_client, quiz) -> None:  #
     assert state() == before
 
 
-def test_an_item_edited_in_the_admin_round_trips(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_an_item_edited_in_the_admin_round_trips(instructor_client: Client, quiz: Quiz) -> None:
     item = Item.objects.get(slug="zero-grad")
     url = f"/admin/quiz/item/{item.pk}/change/"
     data = form_data(instructor_client.get(url))
@@ -106,7 +112,7 @@ def test_an_item_edited_in_the_admin_round_trips(instructor_client, quiz) -> Non
     assert state() == before
 
 
-def test_an_import_loads_a_changed_file_like_the_loader(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_an_import_loads_a_changed_file_like_the_loader(instructor_client: Client, quiz: Quiz) -> None:
     document = yaml.safe_load(SOURCE.read_text())
     document["quiz"]["title"] = "Autograd, the basics"
     document["items"] = [i for i in document["items"] if i["slug"] != "freeze-layer"]
@@ -119,10 +125,10 @@ def test_an_import_loads_a_changed_file_like_the_loader(instructor_client, quiz)
     quiz.refresh_from_db()
     assert quiz.title == "Autograd, the basics"
     item = Item.objects.get(slug="zero-grad")
-    assert item.version == 2 and item.checks.get(target="g", compare="value").expected["value"] == 13.0
+    assert item.version == 2 and expected_of(item.checks.get(target="g", compare="value"))["value"] == 13.0
 
 
-def test_a_bad_file_is_one_line_and_loads_nothing(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_file_is_one_line_and_loads_nothing(instructor_client: Client, quiz: Quiz) -> None:
     document = yaml.safe_load(SOURCE.read_text())
     document["quiz"]["title"] = "Changed title"
     document["items"][0]["colour"] = "blue"
@@ -137,7 +143,7 @@ def test_a_bad_file_is_one_line_and_loads_nothing(instructor_client, quiz) -> No
     assert state() == before
 
 
-def test_a_failing_reference_in_a_later_item_loads_nothing(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_reference_in_a_later_item_loads_nothing(instructor_client: Client, quiz: Quiz) -> None:
     document = yaml.safe_load(SOURCE.read_text())
     document["quiz"]["title"] = "Changed title"
     document["items"][0]["title"] = "Changed item title"
@@ -151,7 +157,7 @@ def test_a_failing_reference_in_a_later_item_loads_nothing(instructor_client, qu
     assert state() == before
 
 
-def test_export_action_gives_one_file_or_a_zip(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_export_action_gives_one_file_or_a_zip(instructor_client: Client, quiz: Quiz) -> None:
     one = instructor_client.post("/admin/quiz/quiz/", {"action": "export_yaml", "_selected_action": [quiz.pk]})
     assert one["Content-Disposition"] == 'attachment; filename="autograd-basics.yaml"'
     assert parse_quiz(yaml.safe_load(one.content), "x") == load_file(SOURCE, "x")
@@ -165,7 +171,7 @@ def test_export_action_gives_one_file_or_a_zip(instructor_client, quiz) -> None:
         "quiz": {"slug": "empty-quiz", "title": "Nothing yet", "order": 5}, "items": []}
 
 
-def test_the_quiz_list_links_import_export_and_statistics(instructor_client, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_quiz_list_links_import_export_and_statistics(instructor_client: Client, quiz: Quiz) -> None:
     body = instructor_client.get("/admin/quiz/quiz/").content.decode()
     assert 'href="/admin/quiz/quiz/import/"' in body
     assert f'href="/admin/quiz/quiz/{quiz.pk}/export/"' in body
@@ -173,7 +179,7 @@ def test_the_quiz_list_links_import_export_and_statistics(instructor_client, qui
     assert Path(SOURCE).exists()
 
 
-def test_a_quiz_slug_must_be_a_content_slug(instructor_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_quiz_slug_must_be_a_content_slug(instructor_client: Client) -> None:
     data = form_data(instructor_client.get("/admin/quiz/quiz/add/"))
     data.update({"slug": "My_Quiz", "title": "Mine", "description": "Line one\r\nLine two\r\n", "order": "3"})
     response = instructor_client.post("/admin/quiz/quiz/add/", data)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from quiz.models import Item, Quiz
 
@@ -45,7 +46,7 @@ def load(path: Path, *args: str) -> str:
     return out.getvalue()
 
 
-def retitle(client, item: Item, title: str) -> None:  # type: ignore[no-untyped-def]
+def retitle(client: Client, item: Item, title: str) -> None:
     url = f"/admin/quiz/item/{item.pk}/change/"
     data = form_data(client.get(url))
     data["title"] = title
@@ -62,7 +63,7 @@ def test_an_item_remembers_its_file_and_its_content_hash(quiz_file: Path) -> Non
     assert item.prompt == "Pick exactly one." and item.source_hash != before
 
 
-def test_a_panel_edit_survives_the_next_load_which_reports_it(instructor_client, quiz_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_panel_edit_survives_the_next_load_which_reports_it(instructor_client: Client, quiz_file: Path) -> None:
     item = Item.objects.get(slug="tiny-choice")
     retitle(instructor_client, item, "Retitled in the panel")
     page = instructor_client.get(f"/admin/quiz/item/{item.pk}/change/").content.decode()
@@ -75,7 +76,7 @@ def test_a_panel_edit_survives_the_next_load_which_reports_it(instructor_client,
     assert item.title == "A choice" and not item.edited_in_panel
 
 
-def test_revert_to_file_drops_the_panels_edit(instructor_client, quiz_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_revert_to_file_drops_the_panels_edit(instructor_client: Client, quiz_file: Path) -> None:
     item = Item.objects.get(slug="tiny-choice")
     retitle(instructor_client, item, "Retitled in the panel")
     response = instructor_client.post("/admin/quiz/item/", {"action": "revert_to_file", "_selected_action": [item.pk]},
@@ -85,7 +86,7 @@ def test_revert_to_file_drops_the_panels_edit(instructor_client, quiz_file: Path
     assert item.title == "A choice" and not item.edited_in_panel
 
 
-def test_an_item_made_in_the_panel_is_not_archived_by_the_file(instructor_client, quiz_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_item_made_in_the_panel_is_not_archived_by_the_file(instructor_client: Client, quiz_file: Path) -> None:
     quiz = Quiz.objects.get(slug="tiny")
     made = Item.objects.create(quiz=quiz, slug="made-here", kind="choice", title="Made here", prompt="p",
                                edited_in_panel=True)
@@ -96,7 +97,7 @@ def test_an_item_made_in_the_panel_is_not_archived_by_the_file(instructor_client
     assert "Made in the panel: no file holds it" in page
 
 
-def test_a_quiz_retitled_in_the_panel_keeps_its_title(instructor_client, quiz_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_quiz_retitled_in_the_panel_keeps_its_title(instructor_client: Client, quiz_file: Path) -> None:
     quiz = Quiz.objects.get(slug="tiny")
     url = f"/admin/quiz/quiz/{quiz.pk}/change/"
     data = form_data(instructor_client.get(url))
@@ -106,7 +107,8 @@ def test_a_quiz_retitled_in_the_panel_keeps_its_title(instructor_client, quiz_fi
     assert Quiz.objects.get(slug="tiny").title == "Renamed here"
 
 
-def test_once_the_file_says_what_the_panel_says_the_file_counts_again(instructor_client, quiz_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_once_the_file_says_what_the_panel_says_the_file_counts_again(
+        instructor_client: Client, quiz_file: Path) -> None:
     item = Item.objects.get(slug="tiny-choice")
     retitle(instructor_client, item, "Retitled in the panel")
     quiz_file.write_text(quiz_file.read_text().replace("title: A choice", "title: Retitled in the panel"))

@@ -1,7 +1,10 @@
 """The gradebook CSV: learners by items' best scores, and per-quiz totals."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.test import Client
 
 from courses.models import CourseQuiz
 from reports.gradebook import gradebook_csv
@@ -24,15 +27,15 @@ SECOND = (
 )
 
 
-def test_the_gradebook_of_every_quiz(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_gradebook_of_every_quiz(known_submissions: dict[str, Any]) -> None:
     assert gradebook_csv(course_quizzes=CourseQuiz.objects.all()) == FULL
 
 
-def test_the_gradebook_of_one_quiz(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_gradebook_of_one_quiz(known_submissions: dict[str, Any]) -> None:
     assert gradebook_csv(course_quizzes=CourseQuiz.objects.filter(quiz__slug="second")) == SECOND
 
 
-def test_penalties_and_lateness_show_next_to_what_counts(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_penalties_and_lateness_show_next_to_what_counts(known_submissions: dict[str, Any]) -> None:
     from grader.models import Submission
 
     ada = known_submissions["users"]["ada"]
@@ -43,7 +46,7 @@ def test_penalties_and_lateness_show_next_to_what_counts(known_submissions) -> N
     assert row.startswith("default,ada,1,1,0,,0.8,1,20,late,")
 
 
-def test_the_admin_downloads_it(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_downloads_it(instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     response = instructor_client.get("/admin/grader/submission/gradebook.csv")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -56,7 +59,8 @@ def test_the_admin_downloads_it(instructor_client, known_submissions) -> None:  
         "/admin/grader/submission/").content.decode()
 
 
-def test_the_quiz_action_downloads_the_selected_quizzes(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_quiz_action_downloads_the_selected_quizzes(
+        instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     quiz = known_submissions["quiz"]
     response = instructor_client.post("/admin/quiz/quiz/", {"action": "download_gradebook",
                                                             "_selected_action": [quiz.pk]})

@@ -1,12 +1,16 @@
 """Editing items: the reference solution runs on save, and a broken one is refused."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.test import Client
 
 from quiz.content_export import quiz_yaml
 from quiz.models import Check, Item
 from quiz.references import reference_observations
 from quiz.services import quiz_content_load
+from tests.factories import expected_of
 
 from .conftest import check_row, form_data, messages_of
 
@@ -25,7 +29,7 @@ def snapshot(item: Item) -> dict:
 
 
 @pytest.fixture
-def item(seed_quiz) -> Item:  # type: ignore[no-untyped-def]
+def item(seed_quiz: None) -> Item:
     return Item.objects.get(slug=SLUG)
 
 
@@ -34,7 +38,7 @@ def url(item: Item) -> str:
     return f"/admin/quiz/item/{item.pk}/change/"
 
 
-def test_the_change_form_has_code_editors_inlines_and_reference_values(instructor_client, url) -> None:  # type: ignore[no-untyped-def]
+def test_the_change_form_has_code_editors_inlines_and_reference_values(instructor_client: Client, url: str) -> None:
     response = instructor_client.get(url)
     assert response.status_code == 200
     body = response.content.decode()
@@ -50,7 +54,8 @@ def test_the_change_form_has_code_editors_inlines_and_reference_values(instructo
     assert "<code>y.requires_grad</code></td><td>bool</td><td><code>True</code>" in body
 
 
-def test_a_broken_reference_solution_is_refused_and_nothing_changes(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_reference_solution_is_refused_and_nothing_changes(
+        instructor_client: Client, item: Item, url: str) -> None:
     before = snapshot(item)
     data = form_data(instructor_client.get(url))
     data["solution_code"] = "import torch\nx = torch.tensor(2.0, requires_grad=True)\nz = undefined_name + 1\n"
@@ -66,7 +71,7 @@ def test_a_broken_reference_solution_is_refused_and_nothing_changes(instructor_c
     assert snapshot(item) == before
 
 
-def test_a_reference_that_cannot_read_a_target_is_refused(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_a_reference_that_cannot_read_a_target_is_refused(instructor_client: Client, item: Item, url: str) -> None:
     before = snapshot(item)
     data = form_data(instructor_client.get(url))
     row = check_row(data, "x.grad")
@@ -79,7 +84,8 @@ def test_a_reference_that_cannot_read_a_target_is_refused(instructor_client, ite
     assert snapshot(item) == before
 
 
-def test_a_compare_mode_that_contradicts_the_reference_is_refused(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_a_compare_mode_that_contradicts_the_reference_is_refused(
+        instructor_client: Client, item: Item, url: str) -> None:
     before = snapshot(item)
     data = form_data(instructor_client.get(url))
     data[f"{check_row(data, 'x.requires_grad')}-compare"] = "none"
@@ -91,7 +97,7 @@ def test_a_compare_mode_that_contradicts_the_reference_is_refused(instructor_cli
     assert snapshot(item) == before
 
 
-def test_invalid_content_is_refused_with_the_loaders_rules(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_content_is_refused_with_the_loaders_rules(instructor_client: Client, item: Item, url: str) -> None:
     before = snapshot(item)
     data = form_data(instructor_client.get(url))
     data["slug"] = "Grad_Of_Polynomial"
@@ -111,7 +117,8 @@ def test_invalid_content_is_refused_with_the_loaders_rules(instructor_client, it
     assert snapshot(item) == before
 
 
-def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_save_stores_expected_values_and_bumps_the_version(
+        instructor_client: Client, item: Item, url: str) -> None:
     assert item.version == 1
     old_fingerprint, old_computed = item.reference_fingerprint, item.reference_computed_at
     data = form_data(instructor_client.get(url))
@@ -126,15 +133,16 @@ def test_a_good_save_stores_expected_values_and_bumps_the_version(instructor_cli
     assert item.version == 2
     assert item.solution_code == SOLUTION_X3
     assert item.reference_fingerprint and item.reference_fingerprint != old_fingerprint
+    assert item.reference_computed_at is not None and old_computed is not None
     assert item.reference_computed_at > old_computed
     checks = list(item.checks.order_by("order"))
-    assert [c.expected["values"] if c.expected["kind"] == "tensor" else c.expected["value"] for c in checks] == [
+    assert [expected_of(c)["values"] if expected_of(c)["kind"] == "tensor" else expected_of(c)["value"] for c in checks] == [
         [9.0], True, True, [9.0], [19.0]]
     assert [(c.compare, c.compare_given) for c in checks] == [("value", True), ("bool", True), ("bool", True),
                                                                ("autograd", True), ("graph", True)]
 
 
-def test_saving_without_grading_changes_keeps_the_version(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_saving_without_grading_changes_keeps_the_version(instructor_client: Client, item: Item, url: str) -> None:
     data = form_data(instructor_client.get(url))
     data["title"] = "Autograd, first steps"
     data = {k: v for k, v in data.items() if not k.startswith("hints_")}
@@ -146,7 +154,8 @@ def test_saving_without_grading_changes_keeps_the_version(instructor_client, ite
     assert (item.title, item.hints, item.version) == ("Autograd, first steps", ["Only a hint"], 1)
 
 
-def test_a_new_check_with_an_inferred_compare_gets_the_references_mode(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_check_with_an_inferred_compare_gets_the_references_mode(
+        instructor_client: Client, item: Item, url: str) -> None:
     data = form_data(instructor_client.get(url))
     extra = f"checks-{data['checks-INITIAL_FORMS']}"
     assert data[f"{extra}-order"] == 5  # the blank row starts at the next free order
@@ -155,13 +164,13 @@ def test_a_new_check_with_an_inferred_compare_gets_the_references_mode(instructo
     assert response.status_code == 302, response.context["adminform"].form.errors
     check = item.checks.get(target="y", compare="value")
     assert (check.order, check.compare, check.compare_given, check.weight) == (5, "value", False, 2.0)
-    assert check.expected["kind"] == "tensor" and check.expected["values"] == [11.0]
+    assert expected_of(check)["kind"] == "tensor" and expected_of(check)["values"] == [11.0]
     item.refresh_from_db()
     assert item.version == 2
 
 
-def test_a_code_item_added_in_the_admin_gets_its_reference(  # type: ignore[no-untyped-def]
-        instructor_client, item, tmp_path) -> None:
+def test_a_code_item_added_in_the_admin_gets_its_reference(
+        instructor_client: Client, item: Item, tmp_path: Path) -> None:
     add = instructor_client.get("/admin/quiz/item/add/")
     data = form_data(add)
     data.update({
@@ -174,7 +183,7 @@ def test_a_code_item_added_in_the_admin_gets_its_reference(  # type: ignore[no-u
     assert response.status_code == 302, response.context["adminform"].form.errors
     new = Item.objects.get(slug="cube-grad")
     assert new.version == 1 and new.reference_computed_at is not None
-    assert [(c.target, c.compare, c.compare_given, c.expected["values"]) for c in new.checks.all()] == [
+    assert [(c.target, c.compare, c.compare_given, expected_of(c)["values"]) for c in new.checks.all()] == [
         ("x.grad", "value", False, [12.0])]
     assert not new.choices.exists()  # the blank choice row was left alone
     assert new.order == 15  # numbered like the loader numbers items: last of 16
@@ -188,7 +197,7 @@ def test_a_code_item_added_in_the_admin_gets_its_reference(  # type: ignore[no-u
     assert list(orders) == list(range(15))
 
 
-def test_a_choice_item_needs_a_correct_choice(instructor_client, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_choice_item_needs_a_correct_choice(instructor_client: Client, seed_quiz: None) -> None:
     choice_item = Item.objects.get(slug="autograd-how-it-works")
     url = f"/admin/quiz/item/{choice_item.pk}/change/"
     data = form_data(instructor_client.get(url))
@@ -201,7 +210,7 @@ def test_a_choice_item_needs_a_correct_choice(instructor_client, seed_quiz) -> N
     assert choice_item.choices.filter(correct=True).count() == 2
 
 
-def test_validate_action_shows_the_reference_values_and_saves_nothing(instructor_client, item) -> None:  # type: ignore[no-untyped-def]
+def test_validate_action_shows_the_reference_values_and_saves_nothing(instructor_client: Client, item: Item) -> None:
     before = snapshot(item)
     freeze = Item.objects.get(slug="freeze-layer")
     choice_item = Item.objects.get(slug="autograd-how-it-works")
@@ -218,7 +227,7 @@ def test_validate_action_shows_the_reference_values_and_saves_nothing(instructor
     assert snapshot(item) == before
 
 
-def test_validate_reports_a_stored_item_whose_reference_broke(instructor_client, item) -> None:  # type: ignore[no-untyped-def]
+def test_validate_reports_a_stored_item_whose_reference_broke(instructor_client: Client, item: Item) -> None:
     Item.objects.filter(pk=item.pk).update(setup_code="raise RuntimeError('setup is broken')")
     response = instructor_client.get(f"/admin/quiz/item/{item.pk}/validate/")
     assert response.status_code == 200
@@ -226,8 +235,8 @@ def test_validate_reports_a_stored_item_whose_reference_broke(instructor_client,
     assert "setup is broken" in response.content.decode()
 
 
-def test_deleting_a_check_renumbers_the_others_and_round_trips(  # type: ignore[no-untyped-def]
-        instructor_client, item, url, tmp_path) -> None:
+def test_deleting_a_check_renumbers_the_others_and_round_trips(
+        instructor_client: Client, item: Item, url: str, tmp_path: Path) -> None:
     data = form_data(instructor_client.get(url))
     data[f"{check_row(data, 'x.grad')}-DELETE"] = "on"
     assert instructor_client.post(url, data).status_code == 302
@@ -248,8 +257,8 @@ def test_the_editor_and_style_files_exist() -> None:
     from quiz.admin import ItemAdmin
     from quiz.widgets import CodeEditorWidget
 
-    media = CodeEditorWidget().media
-    paths = [*media._js, *(p for paths in media._css.values() for p in paths),
+    media = CodeEditorWidget.Media
+    paths = [*media.js, *(p for paths in media.css.values() for p in paths),
              *ItemAdmin.Media.css["all"], *ItemAdmin.Media.js, *SubmissionAdmin.Media.css["all"],
              "grader/regrade-progress.js"]
     assert "quiz/vendor/codemirror/lib/codemirror.js" in paths
@@ -257,8 +266,8 @@ def test_the_editor_and_style_files_exist() -> None:
     assert not missing
 
 
-def test_a_row_added_with_a_taken_order_and_rows_moved_up_and_down_are_renumbered(  # type: ignore[no-untyped-def]
-        instructor_client, item, url) -> None:
+def test_a_row_added_with_a_taken_order_and_rows_moved_up_and_down_are_renumbered(
+        instructor_client: Client, item: Item, url: str) -> None:
     """"Add another check" used to post order 0 next to the existing check 0, and saving failed with
     "duplicate data for order". Orders are now taken as the rows' sequence and renumbered 0, 1, 2…"""
     data = form_data(instructor_client.get(url))
@@ -273,7 +282,7 @@ def test_a_row_added_with_a_taken_order_and_rows_moved_up_and_down_are_renumbere
     assert rows[0][1] == "y.requires_grad" and ("y", "value") in [(t, c) for _, t, c in rows]
 
 
-def test_hints_and_tags_are_edited_as_lists(instructor_client, item, url) -> None:  # type: ignore[no-untyped-def]
+def test_hints_and_tags_are_edited_as_lists(instructor_client: Client, item: Item, url: str) -> None:
     page = instructor_client.get(url).content.decode()
     assert 'class="text-list"' in page and 'name="hints_0"' in page and "Add another hint" in page
     data = {k: v for k, v in form_data(instructor_client.get(url)).items() if not k.startswith("hints_")}

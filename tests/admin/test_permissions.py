@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
+from django.test import Client
 
 from courses.roles import instructors_group_sync
 from courses.services import default_course
@@ -34,24 +35,24 @@ def test_migrate_makes_the_group_even_on_an_emptied_database() -> None:
     assert group_permissions(Group.objects.get(name="instructors")) == PANEL_PERMISSIONS
 
 
-def test_the_instructors_group_has_exactly_the_panel_permissions(instructors_group) -> None:  # type: ignore[no-untyped-def]
+def test_the_instructors_group_has_exactly_the_panel_permissions(instructors_group: Group) -> None:
     assert group_permissions(instructors_group) == PANEL_PERMISSIONS
 
 
-def test_the_sync_takes_back_permissions_granted_to_the_group(instructors_group) -> None:  # type: ignore[no-untyped-def]
+def test_the_sync_takes_back_permissions_granted_to_the_group(instructors_group: Group) -> None:
     instructors_group.permissions.add(Permission.objects.get(codename="change_user"))
     instructors_group.permissions.remove(Permission.objects.get(codename="regrade_submission"))
     instructors_group_sync()
     assert group_permissions(instructors_group) == PANEL_PERMISSIONS
 
 
-def test_an_instructor_is_staff_but_not_superuser(instructor) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_is_staff_but_not_superuser(instructor: User) -> None:
     assert instructor.is_staff and not instructor.is_superuser
     assert instructor.has_perm("grader.regrade_submission")
     assert not instructor.has_perm("auth.view_user")
 
 
-def test_a_learner_gets_no_admin_but_the_login_page(client, learner) -> None:  # type: ignore[no-untyped-def]
+def test_a_learner_gets_no_admin_but_the_login_page(client: Client, learner: User) -> None:
     client.force_login(learner)
     for url in ("/admin/", "/admin/quiz/quiz/", "/admin/grader/submission/", "/admin/grader/submission/gradebook.csv"):
         response = client.get(url)
@@ -59,12 +60,12 @@ def test_a_learner_gets_no_admin_but_the_login_page(client, learner) -> None:  #
         assert response["Location"].startswith("/admin/login/?next="), url
 
 
-def test_an_anonymous_visitor_is_sent_to_the_login_page(client) -> None:  # type: ignore[no-untyped-def]
+def test_an_anonymous_visitor_is_sent_to_the_login_page(client: Client) -> None:
     response = client.get("/admin/quiz/item/")
     assert response.status_code == 302 and response["Location"] == "/admin/login/?next=/admin/quiz/item/"
 
 
-def test_an_instructor_sees_quizzes_items_and_submissions(instructor_client, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_sees_quizzes_items_and_submissions(instructor_client: Client, seed_quiz: None) -> None:
     index = instructor_client.get("/admin/")
     assert index.status_code == 200
     body = index.content.decode()
@@ -75,12 +76,12 @@ def test_an_instructor_sees_quizzes_items_and_submissions(instructor_client, see
     assert 'href="/admin/auth/user/"' not in body and 'href="/admin/auth/group/"' not in body
 
 
-def test_an_instructor_cannot_manage_users_or_groups(instructor_client) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_cannot_manage_users_or_groups(instructor_client: Client) -> None:
     for url in ("/admin/auth/user/", "/admin/auth/group/", "/admin/auth/user/add/", "/admin/auth/group/add/"):
         assert instructor_client.get(url).status_code == 403, url
 
 
-def test_an_instructor_granted_user_permissions_can_manage_users(client, instructor) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_granted_user_permissions_can_manage_users(client: Client, instructor: User) -> None:
     instructor.user_permissions.add(Permission.objects.get(codename="view_user"),
                                     Permission.objects.get(codename="change_user"))
     client.force_login(instructor)
@@ -89,8 +90,8 @@ def test_an_instructor_granted_user_permissions_can_manage_users(client, instruc
     assert client.get("/admin/auth/group/").status_code == 403
 
 
-def test_staff_without_the_regrade_permission_cannot_regrade(client, seed_quiz) -> None:  # type: ignore[no-untyped-def]
-    viewer = UserFactory(username="assistant", is_staff=True)
+def test_staff_without_the_regrade_permission_cannot_regrade(client: Client, seed_quiz: None) -> None:
+    viewer = UserFactory.create(username="assistant", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_submission"),
                                 Permission.objects.get(codename="view_item"))
     client.force_login(viewer)
@@ -106,7 +107,8 @@ def test_staff_without_the_regrade_permission_cannot_regrade(client, seed_quiz) 
     assert not RegradeBatch.objects.exists()
 
 
-def test_submissions_cannot_be_added_changed_or_deleted_by_an_instructor(instructor_client, learner, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_submissions_cannot_be_added_changed_or_deleted_by_an_instructor(
+        instructor_client: Client, learner: User, seed_quiz: None) -> None:
     from grader.models import Submission
     from quiz.models import Item
 

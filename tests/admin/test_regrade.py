@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from grader.models import RegradeBatch, Submission, SubmissionGrading
@@ -56,8 +57,8 @@ def change_solution(client: Client, item: Item, solution: str) -> None:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_version(  # type: ignore[no-untyped-def]
-        instructor_client, learner, seed_quiz, celery_worker) -> None:
+def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_version(
+        instructor_client: Client, learner: User, seed_quiz: None, celery_worker: object) -> None:
     item = Item.objects.get(slug="grad-of-polynomial")
     ids = [submission_create(user=learner, item=item, code=code).pk for code in (CORRECT, NO_BACKWARD)]
     right, wrong = wait_until_graded(ids)
@@ -87,7 +88,7 @@ def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_
     grad = next(c for c in right.checks if c["name"] == "x.grad")
     assert not grad["passed"] and "expected 9.0" in grad["message"]
     assert (wrong.status, wrong.item_version) == ("failed", 2)
-    assert batch.requested_by.username == "prof"
+    assert batch.requested_by is not None and batch.requested_by.username == "prof"
 
     page = instructor_client.get(f"/admin/grader/submission/regrade/{batch.pk}/").content.decode()
     assert "<strong><span id=\"regrade-finished\">2</span> of <span id=\"regrade-total\">2</span></strong>" in page
@@ -112,7 +113,7 @@ def test_a_regrade_after_an_item_changed_keeps_the_old_verdict_and_uses_the_new_
 
 
 @pytest.mark.django_db
-def test_a_choice_answer_is_regraded_at_once(instructor_client, learner, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_choice_answer_is_regraded_at_once(instructor_client: Client, learner: User, seed_quiz: None) -> None:
     item = Item.objects.get(slug="requires-grad-true-vs-false")
     choices = list(item.choices.order_by("order"))
     submission = submission_create(user=learner, item=item, selected=[choices[1].pk])
@@ -137,7 +138,8 @@ def test_a_choice_answer_is_regraded_at_once(instructor_client, learner, seed_qu
 
 
 @pytest.mark.django_db
-def test_submissions_still_being_graded_are_left_out(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_submissions_still_being_graded_are_left_out(
+        instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     poly = known_submissions["poly"]
     pending = Submission.objects.get(item=poly, status="queued")
     instructor_client.post("/admin/quiz/item/", {"action": "regrade_submissions", "_selected_action": [poly.pk], "confirm": "yes"})
@@ -146,7 +148,9 @@ def test_submissions_still_being_graded_are_left_out(instructor_client, known_su
     assert sorted(batch.gradings.values_list("submission_id", flat=True)) == sorted(
         Submission.objects.filter(item=poly).exclude(pk=pending.pk).values_list("pk", flat=True))
     assert Submission.objects.filter(item=poly, status="queued").count() == 12
-    reset = Submission.objects.get(pk=batch.gradings.first().submission_id)
+    first = batch.gradings.first()
+    assert first is not None
+    reset = Submission.objects.get(pk=first.submission_id)
     assert (reset.claim, reset.deliveries, reset.started_at, reset.finished_at, reset.score, reset.checks) == (
         "", 0, None, None, None, [])
     assert reset.queued_at is not None

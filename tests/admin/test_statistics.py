@@ -1,7 +1,10 @@
 """Statistics per quiz and per item, on submissions with known verdicts."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.test import Client
 
 from reports.statistics import Stats, error_summary, item_statistics, quiz_statistics
 
@@ -10,7 +13,7 @@ from .conftest import NAME_ERROR, TIMEOUT
 pytestmark = pytest.mark.django_db
 
 
-def test_statistics_of_each_item_and_of_the_quiz(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_of_each_item_and_of_the_quiz(known_submissions: dict[str, Any]) -> None:
     stats = quiz_statistics(quiz=known_submissions["quiz"])
     assert [row.item.slug for row in stats.items] == ["poly", "concepts", "unused"]  # not the archived one
     poly, concepts, unused = (row.stats for row in stats.items)
@@ -28,19 +31,19 @@ def test_statistics_of_each_item_and_of_the_quiz(known_submissions) -> None:  # 
     assert stats.totals.pass_rate == pytest.approx(4 / 7)
 
 
-def test_statistics_of_an_archived_item(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_of_an_archived_item(known_submissions: dict[str, Any]) -> None:
     assert item_statistics(item=known_submissions["old"]) == Stats(
         attempts=1, learners=1, passed=1, pairs=1, median_attempts_to_pass=1)
 
 
-def test_ties_go_to_the_first_name_in_alphabetical_order(known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_ties_go_to_the_first_name_in_alphabetical_order(known_submissions: dict[str, Any]) -> None:
     from tests.factories import SubmissionFactory
 
     extra, grace = known_submissions["extra"], known_submissions["users"]["grace"]
-    SubmissionFactory(user=grace, item=extra, status="failed", score=0.5,
-                      checks=[{"name": "y", "passed": False, "message": "", "hidden": False, "weight": 1.0}])
-    SubmissionFactory(user=grace, item=extra, status="error", error="ZeroDivisionError: division by zero")
-    SubmissionFactory(user=grace, item=extra, status="error", error="AssertionError")
+    SubmissionFactory.create(user=grace, item=extra, status="failed", score=0.5,
+                             checks=[{"name": "y", "passed": False, "message": "", "hidden": False, "weight": 1.0}])
+    SubmissionFactory.create(user=grace, item=extra, status="error", error="ZeroDivisionError: division by zero")
+    SubmissionFactory.create(user=grace, item=extra, status="error", error="AssertionError")
     stats = item_statistics(item=extra)
     assert stats.failing_check == ("x.grad", 1)
     assert stats.frequent_error == ("AssertionError", 1)
@@ -56,7 +59,8 @@ def test_the_error_summary_is_the_line_that_names_the_error() -> None:
     assert len(error_summary("E" * 500)) == 200
 
 
-def test_the_statistics_page_shows_the_table_and_svg_charts(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_statistics_page_shows_the_table_and_svg_charts(
+        instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     quiz = known_submissions["quiz"]
     response = instructor_client.get(f"/admin/quiz/quiz/{quiz.pk}/statistics/")
     assert response.status_code == 200
@@ -80,18 +84,19 @@ def test_the_statistics_page_shows_the_table_and_svg_charts(instructor_client, k
     assert '<rect class="bar-attempts" x="200" y="53" width="0.0"' in body  # unused
 
 
-def test_the_item_form_shows_the_items_statistics(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_item_form_shows_the_items_statistics(instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     body = instructor_client.get(f"/admin/quiz/item/{known_submissions['poly'].pk}/change/").content.decode()
     assert ("8 attempt(s) by 3 learner(s), 2 passed (67%); median 2.5 attempt(s) to pass; most failing check: "
             "x.grad (3×); most frequent error: NameError: name &#x27;z&#x27; is not defined (2×)") in body
 
 
-def test_the_statistics_page_needs_the_submission_view_permission(client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_statistics_page_needs_the_submission_view_permission(
+        client: Client, known_submissions: dict[str, Any]) -> None:
     from django.contrib.auth.models import Permission
 
     from tests.factories import UserFactory
 
-    editor = UserFactory(username="editor", is_staff=True)
+    editor = UserFactory.create(username="editor", is_staff=True)
     editor.user_permissions.add(Permission.objects.get(codename="view_quiz"))
     client.force_login(editor)
     assert client.get(f"/admin/quiz/quiz/{known_submissions['quiz'].pk}/statistics/").status_code == 403

@@ -2,25 +2,30 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from grader.models import Submission
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 pytestmark = pytest.mark.django_db
 
 
-def result_ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def result_ids(response: TestResponse) -> list[int]:
     assert response.status_code == 200
     return sorted(s.pk for s in response.context["cl"].result_list)
 
 
-def ids(**filters) -> list[int]:  # type: ignore[no-untyped-def]
+def ids(**filters: object) -> list[int]:
     return sorted(Submission.objects.filter(**filters).values_list("pk", flat=True))
 
 
-def test_filters_and_search(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_filters_and_search(instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     data = known_submissions
     url = "/admin/grader/submission/"
     assert len(result_ids(instructor_client.get(url))) == 19
@@ -43,7 +48,8 @@ def test_filters_and_search(instructor_client, known_submissions) -> None:  # ty
         assert title in body, title
 
 
-def test_the_change_view_is_read_only_with_highlighted_code_and_results(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_change_view_is_read_only_with_highlighted_code_and_results(
+        instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     submission = Submission.objects.get(item=known_submissions["extra"])
     Submission.objects.filter(pk=submission.pk).update(
         code="import torch\nx = torch.tensor(2.0)\nprint('<b>hi</b>')\n", stdout="<b>hi</b>\n",
@@ -61,7 +67,8 @@ def test_the_change_view_is_read_only_with_highlighted_code_and_results(instruct
     assert "version 1 (current)" in body
 
 
-def test_the_view_says_when_the_item_changed_since_grading(instructor_client, known_submissions) -> None:  # type: ignore[no-untyped-def]
+def test_the_view_says_when_the_item_changed_since_grading(
+        instructor_client: Client, known_submissions: dict[str, Any]) -> None:
     from quiz.models import Item
 
     Item.objects.filter(pk=known_submissions["extra"].pk).update(version=3)

@@ -3,6 +3,7 @@ with the policy that behaves as the product did before courses."""
 from __future__ import annotations
 
 import pytest
+from django.apps.registry import Apps
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("grader", "0004_submission_course_policy"), ("quiz", "0003_item_max_attempts")]
 
 
-def migrate(targets):  # type: ignore[no-untyped-def]
+def migrate(targets: list[tuple[str, str]]) -> Apps:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)

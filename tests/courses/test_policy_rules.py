@@ -3,38 +3,46 @@ site, with the message the learner gets and nothing stored when refused."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from courses.models import QuizStart
+from courses.models import CourseQuiz, QuizStart
 from grader.models import Submission
 from grader.scores import item_scores, quiz_score
 from quiz.models import Item
 from tests.factories import QuizFactory
+
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as APIResponse
 
 pytestmark = pytest.mark.django_db
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 2 + 3 * x + 1).backward()\n"
 
 
-def set_policy(course_quiz, **fields) -> None:  # type: ignore[no-untyped-def]
+def set_policy(course_quiz: CourseQuiz, **fields: object) -> None:
     for name, value in fields.items():
         setattr(course_quiz, name, value)
     course_quiz.full_clean()
     course_quiz.save()
 
 
-def choose(api, text: str):  # type: ignore[no-untyped-def]
+def choose(api: APIClient, text: str) -> APIResponse:
     choice = Item.objects.get(slug="pick").choices.get(text=text)
     return api.post("/api/v1/submissions/", {"item": "pick", "choices": [choice.pk], "course": "ml101"}, format="json")
 
 
-def send_code(api, code: str):  # type: ignore[no-untyped-def]
+def send_code(api: APIClient, code: str) -> APIResponse:
     return api.post("/api/v1/submissions/", {"item": "poly", "code": code}, format="json")
 
 
-def refusal(response) -> str:  # type: ignore[no-untyped-def]
+def refusal(response: APIResponse) -> str:
     assert response.status_code == 400, response.content
     fields = response.json()["error"]["fields"]
     return " ".join(str(m) for messages in fields.values() for m in messages)
@@ -43,7 +51,7 @@ def refusal(response) -> str:  # type: ignore[no-untyped-def]
 # -- attempts and penalties --------------------------------------------------------------------------------------
 
 
-def test_attempts_run_out_and_the_next_is_refused_with_nothing_stored(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_attempts_run_out_and_the_next_is_refused_with_nothing_stored(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, max_attempts=2)
     assert send_code(api, CODE).status_code == 202
     body = api.get("/api/v1/items/poly/").json()
@@ -56,7 +64,7 @@ def test_attempts_run_out_and_the_next_is_refused_with_nothing_stored(api, cours
     assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 0
 
 
-def test_the_items_default_limits_attempts_when_the_course_sets_none(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_items_default_limits_attempts_when_the_course_sets_none(api: APIClient, course_quiz: CourseQuiz) -> None:
     Item.objects.filter(slug="poly").update(max_attempts=1)
     assert send_code(api, CODE).status_code == 202
     assert "all 1 graded attempt at" in refusal(send_code(api, CODE + "# again\n"))
@@ -64,7 +72,7 @@ def test_the_items_default_limits_attempts_when_the_course_sets_none(api, course
     assert send_code(api, CODE + "# again\n").status_code == 202
 
 
-def test_the_penalty_regime_takes_its_percent_off_each_attempt(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_penalty_regime_takes_its_percent_off_each_attempt(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, penalties="0, 10, 20, 50")
     answers = ["Wrong", "Also wrong", "Wrong too", "Right"]
     rows = [choose(api, text).json() for text in answers]
@@ -74,7 +82,7 @@ def test_the_penalty_regime_takes_its_percent_off_each_attempt(api, course_quiz)
     assert api.get("/api/v1/items/pick/").json()["policy"]["next_penalty"] == 50  # the last one repeats
 
 
-def test_best_or_last_attempt_counts_as_the_course_says(api, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+def test_best_or_last_attempt_counts_as_the_course_says(api: APIClient, course_quiz: CourseQuiz, student: User) -> None:
     choose(api, "Right")
     choose(api, "Wrong")
     pick = Item.objects.get(slug="pick")
@@ -84,7 +92,7 @@ def test_best_or_last_attempt_counts_as_the_course_says(api, course_quiz, studen
     assert quiz_score(user_id=student.pk, course_quiz=course_quiz) == 0.0
 
 
-def test_a_cooldown_spaces_graded_attempts(api, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+def test_a_cooldown_spaces_graded_attempts(api: APIClient, course_quiz: CourseQuiz, student: User) -> None:
     set_policy(course_quiz, cooldown_seconds=60)
     assert send_code(api, CODE).status_code == 202
     message = refusal(send_code(api, CODE + "# quick\n"))
@@ -96,7 +104,7 @@ def test_a_cooldown_spaces_graded_attempts(api, course_quiz, student) -> None:  
 # -- what costs nothing ------------------------------------------------------------------------------------------
 
 
-def test_a_repeat_of_an_earlier_answer_is_refused_and_costs_nothing(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeat_of_an_earlier_answer_is_refused_and_costs_nothing(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, max_attempts=2)
     assert send_code(api, CODE).status_code == 202
     message = refusal(send_code(api, CODE + "   \n"))  # trailing blanks make no new answer
@@ -106,7 +114,7 @@ def test_a_repeat_of_an_earlier_answer_is_refused_and_costs_nothing(api, course_
     assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 1
 
 
-def test_syntax_errors_and_the_unchanged_starter_cost_no_attempt(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_syntax_errors_and_the_unchanged_starter_cost_no_attempt(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, max_attempts=1, penalties="0, 50")
     for code in ("x = (", "import torch\n# TODO\n", "def f(:\n"):
         response = send_code(api, code)
@@ -117,7 +125,7 @@ def test_syntax_errors_and_the_unchanged_starter_cost_no_attempt(api, course_qui
     assert Submission.objects.get(code=CODE).attempt == 1 and Submission.objects.get(code=CODE).penalty == 0
 
 
-def test_check_syntax_costs_nothing_and_says_what_is_wrong(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_check_syntax_costs_nothing_and_says_what_is_wrong(api: APIClient, course_quiz: CourseQuiz) -> None:
     bad = api.post("/api/v1/precheck/", {"code": "x = (\n"}, format="json").json()
     assert bad["ok"] is False and bad["line"] == 1 and bad["message"].startswith("SyntaxError")
     refused = api.post("/api/v1/precheck/", {"code": "x = ().__class__\n"}, format="json").json()
@@ -130,7 +138,8 @@ def test_check_syntax_costs_nothing_and_says_what_is_wrong(api, course_quiz) -> 
 # -- dates and time ----------------------------------------------------------------------------------------------
 
 
-def test_a_quiz_that_has_not_opened_is_hidden_and_refuses_work(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_quiz_that_has_not_opened_is_hidden_and_refuses_work(
+        api: APIClient, site: Client, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, opens_at=timezone.now() + timedelta(days=1))
     assert api.get("/api/v1/quizzes/").json() == []
     assert api.get("/api/v1/items/").json() == []
@@ -141,7 +150,7 @@ def test_a_quiz_that_has_not_opened_is_hidden_and_refuses_work(api, site, course
     assert not Submission.objects.exists()
 
 
-def test_late_work_is_refused_or_penalised_as_the_course_says(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_late_work_is_refused_or_penalised_as_the_course_says(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, due_at=timezone.now() - timedelta(minutes=1))
     message = refusal(choose(api, "Right"))
     assert "has passed; this quiz takes no late work" in message
@@ -153,7 +162,8 @@ def test_late_work_is_refused_or_penalised_as_the_course_says(api, course_quiz) 
     assert api.get("/api/v1/items/pick/").json()["policy"]["late"] is True
 
 
-def test_the_time_limit_counts_from_the_learners_start(api, site, course_quiz, student) -> None:  # type: ignore[no-untyped-def]
+def test_the_time_limit_counts_from_the_learners_start(
+        api: APIClient, site: Client, course_quiz: CourseQuiz, student: User) -> None:
     set_policy(course_quiz, time_limit_minutes=30)
     assert not QuizStart.objects.exists()
     site.get("/items/poly/")  # opening the quiz starts the clock
@@ -168,13 +178,13 @@ def test_the_time_limit_counts_from_the_learners_start(api, site, course_quiz, s
 # -- feedback and reveal -----------------------------------------------------------------------------------------
 
 
-def test_pass_fail_feedback_shows_the_verdict_without_the_checks(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_pass_fail_feedback_shows_the_verdict_without_the_checks(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, feedback="pass_fail")
     body = choose(api, "Wrong").json()
     assert body["status"] == "failed" and body["feedback"] == "pass_fail" and body["checks"] == []
 
 
-def test_feedback_held_back_until_the_due_date(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_feedback_held_back_until_the_due_date(api: APIClient, site: Client, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, feedback="after_due", due_at=timezone.now() + timedelta(days=1))
     body = choose(api, "Right").json()
     assert body["status"] == "graded" and body["score"] is None and body["final_score"] is None
@@ -186,7 +196,7 @@ def test_feedback_held_back_until_the_due_date(api, site, course_quiz) -> None: 
     assert after["status"] == "passed" and after["score"] == 1.0 and after["feedback"] == "full"
 
 
-def test_the_solution_reveals_after_n_distinct_gradable_attempts(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_solution_reveals_after_n_distinct_gradable_attempts(api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, reveal="after_attempts", reveal_attempts=2)
     send_code(api, "x = (")  # a syntax error is not an attempt
     send_code(api, CODE + "# one\n")
@@ -196,7 +206,8 @@ def test_the_solution_reveals_after_n_distinct_gradable_attempts(api, course_qui
     assert "reference-marker" in api.get("/api/v1/items/poly/").json()["solution"]
 
 
-def test_the_solution_reveals_only_after_the_due_date_when_the_course_says_so(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_solution_reveals_only_after_the_due_date_when_the_course_says_so(
+        api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, reveal="after_due", due_at=timezone.now() + timedelta(hours=1))
     choose(api, "Right")  # passing is not enough
     assert api.get("/api/v1/items/pick/").json()["explanation"] is None
@@ -204,7 +215,7 @@ def test_the_solution_reveals_only_after_the_due_date_when_the_course_says_so(ap
     assert api.get("/api/v1/items/pick/").json()["explanation"] == "The first one."
 
 
-def test_unchanged_starters_sent_fast_unlock_nothing(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_starters_sent_fast_unlock_nothing(api: APIClient, course_quiz: CourseQuiz) -> None:
     """The issue's own attack: three unchanged starters in a row revealed the solution."""
     for _ in range(3):
         send_code(api, "import torch\n# TODO\n")
@@ -214,7 +225,7 @@ def test_unchanged_starters_sent_fast_unlock_nothing(api, course_quiz) -> None: 
 # -- the same rules through the site -----------------------------------------------------------------------------
 
 
-def test_the_site_shows_what_applies_and_refuses_what_the_api_refuses(site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_site_shows_what_applies_and_refuses_what_the_api_refuses(site: Client, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, max_attempts=1, penalties="0, 10", due_at=timezone.now() + timedelta(days=2))
     page = site.get("/items/pick/").content.decode()
     assert 'id="policy-attempts-left">1 of 1<' in page and "Machine learning 101" in page and 'id="policy-due"' in page
@@ -229,7 +240,7 @@ def test_the_site_shows_what_applies_and_refuses_what_the_api_refuses(site, cour
     assert 'id="policy-attempts-left">0 of 1<' in page and 'id="policy-refusal"' in page
 
 
-def test_the_sites_check_syntax_button_costs_nothing(site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_sites_check_syntax_button_costs_nothing(site: Client, course_quiz: CourseQuiz) -> None:
     response = site.post("/items/poly/precheck/?course=ml101", {"code": "x = (\n"})
     assert response.status_code == 400 and "SyntaxError" in response.content.decode()
     response = site.post("/items/poly/precheck/?course=ml101", {"code": CODE})
@@ -237,7 +248,8 @@ def test_the_sites_check_syntax_button_costs_nothing(site, course_quiz) -> None:
     assert not Submission.objects.exists()
 
 
-def test_code_the_screen_refuses_costs_no_attempt_and_a_failed_grading_can_be_sent_again(api, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_code_the_screen_refuses_costs_no_attempt_and_a_failed_grading_can_be_sent_again(
+        api: APIClient, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, max_attempts=1)
     assert send_code(api, "x = ().__class__\n").status_code == 202
     assert Submission.objects.get().attempt is None
@@ -254,8 +266,9 @@ def test_code_the_screen_refuses_costs_no_attempt_and_a_failed_grading_can_be_se
     ({"cooldown_seconds": 600}, "one attempt", "this course allows one every 600 s"),
     ({"time_limit_minutes": 5}, "started long ago", "your 5-minute time limit for this quiz is over"),
 ])
-def test_every_refusing_rule_says_the_same_on_the_site_and_in_the_api(  # type: ignore[no-untyped-def]
-        api, site, course_quiz, student, policy, prepare, expected) -> None:
+def test_every_refusing_rule_says_the_same_on_the_site_and_in_the_api(
+        api: APIClient, site: Client, course_quiz: CourseQuiz, student: User, policy: dict[str, object],
+        prepare: str | None, expected: str) -> None:
     now = timezone.now()
     values = {k: now + timedelta(days=1) if v == "future" else now - timedelta(days=1) if v == "past" else v
               for k, v in policy.items()}
@@ -278,11 +291,11 @@ def test_every_refusing_rule_says_the_same_on_the_site_and_in_the_api(  # type: 
     assert Submission.objects.count() == before
 
 
-def test_an_items_attempt_default_round_trips_through_the_content_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_items_attempt_default_round_trips_through_the_content_format(tmp_path: Path) -> None:
     from quiz.content_export import item_document
     from quiz.content_format import ContentError, load_paths
 
-    item = Item.objects.create(quiz=QuizFactory(), slug="limited", kind="choice", title="t", prompt="p",
+    item = Item.objects.create(quiz=QuizFactory.create(), slug="limited", kind="choice", title="t", prompt="p",
                                max_attempts=2)
     assert item_document(item, checks=[], choices=[])["max_attempts"] == 2
     path = tmp_path / "q.yaml"
@@ -294,7 +307,8 @@ def test_an_items_attempt_default_round_trips_through_the_content_format(tmp_pat
     assert load_paths([path])[0].items[0].max_attempts == 4
 
 
-def test_held_back_feedback_shows_no_pass_or_score_anywhere(api, site, course_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_held_back_feedback_shows_no_pass_or_score_anywhere(
+        api: APIClient, site: Client, course_quiz: CourseQuiz) -> None:
     set_policy(course_quiz, feedback="after_due", reveal="after_pass", due_at=timezone.now() + timedelta(days=1))
     choose(api, "Right")
     body = api.get("/api/v1/items/pick/").json()

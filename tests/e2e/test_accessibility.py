@@ -3,6 +3,7 @@ MPL-2.0): no serious or critical violation of WCAG 2.1 A/AA rules on any learner
 learner answering, and with a verdict on screen."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ def violations(page: Any) -> list[str]:
             for v in result["violations"] if v["impact"] in SERIOUS]
 
 
-def test_the_learner_pages_have_no_serious_accessibility_violations(new_page, ada, seed_quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_learner_pages_have_no_serious_accessibility_violations(
+        new_page: Callable[..., Any], ada: Any, seed_quiz: None, celery_worker: object) -> None:
     page = new_page()
     page.set_content('<html lang="en"><head><title>t</title></head><body><main><img src="data:,"></main></body></html>')
     assert any(v.startswith("image-alt (critical)") for v in violations(page))  # the check itself can fail

@@ -2,6 +2,8 @@
 goes last, hints are a list, and the page says where the item's content lives."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,8 @@ def prof(db: None) -> Any:
     return UserFactory(username="prof", is_staff=True, is_superuser=True)
 
 
-def test_the_item_page_fits_the_screen_and_orders_checks_by_hand(new_page, screenshot, prof, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_item_page_fits_the_screen_and_orders_checks_by_hand(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], prof: Any, seed_quiz: None) -> None:
     item = Item.objects.get(slug="freeze-layer")
     page = new_page(viewport={"width": 1280, "height": 900})
     log_in(page, username="prof", next_url="/admin/")

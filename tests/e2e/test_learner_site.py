@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from pytest_django.live_server_helper import LiveServer
 
 from courses.services import default_course
 from grader.models import Submission
@@ -38,8 +41,9 @@ def final_verdict(page: Any) -> Any:
     return verdict
 
 
-def test_a_learner_fails_then_passes_a_code_item(new_page, screenshot, live_server, ada, seed_quiz,  # type: ignore[no-untyped-def]
-                                                 celery_worker) -> None:
+def test_a_learner_fails_then_passes_a_code_item(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], live_server: LiveServer, ada: Any,
+        seed_quiz: None, celery_worker: object) -> None:
     page = new_page()
     log_in(page)
     expect(page.get_by_text("Signed in as")).to_contain_text("ada")
@@ -150,8 +154,9 @@ def test_a_learner_fails_then_passes_a_code_item(new_page, screenshot, live_serv
     expect(page).to_have_url(re.compile("/items/autograd-how-it-works/\\?course=default$"))
 
 
-def test_an_error_points_at_the_line_of_the_learners_code(new_page, screenshot, ada, seed_quiz,  # type: ignore[no-untyped-def]
-                                                          celery_worker) -> None:
+def test_an_error_points_at_the_line_of_the_learners_code(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], ada: Any, seed_quiz: None,
+        celery_worker: object) -> None:
     page = new_page()
     log_in(page, next_url=f"/items/{ITEM}/")
     set_code(page, RAISES)
@@ -169,8 +174,8 @@ def test_an_error_points_at_the_line_of_the_learners_code(new_page, screenshot, 
     screenshot(page, "08-error-line")
 
 
-def test_a_choice_item_gives_feedback_next_to_each_chosen_answer(new_page, screenshot, ada,  # type: ignore[no-untyped-def]
-                                                                 seed_quiz) -> None:
+def test_a_choice_item_gives_feedback_next_to_each_chosen_answer(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], ada: Any, seed_quiz: None) -> None:
     page = new_page()
     log_in(page, next_url="/items/autograd-how-it-works/")
     choices = page.locator(".choice")
@@ -199,7 +204,7 @@ def test_a_choice_item_gives_feedback_next_to_each_chosen_answer(new_page, scree
     screenshot(page, "10-choice-passed")
 
 
-def test_a_single_choice_item_uses_radio_buttons(new_page, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_single_choice_item_uses_radio_buttons(new_page: Callable[..., Any], ada: Any, seed_quiz: None) -> None:
     page = new_page()
     log_in(page, next_url="/items/requires-grad-true-vs-false/")
     expect(page.locator("input[type=radio][name=choices]")).to_have_count(4)
@@ -211,7 +216,9 @@ def test_a_single_choice_item_uses_radio_buttons(new_page, ada, seed_quiz) -> No
     expect(page.locator(".choice").nth(1).locator(".choice__feedback")).to_contain_text("a result requires gradients")
 
 
-def test_the_page_works_without_javascript(new_page, screenshot, ada, seed_quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_works_without_javascript(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], ada: Any, seed_quiz: None,
+        celery_worker: object) -> None:
     page = new_page(java_script_enabled=False)
     log_in(page, next_url=f"/items/{ITEM}/")
     expect(page.locator("textarea#code")).to_be_visible()
@@ -235,7 +242,8 @@ def test_the_page_works_without_javascript(new_page, screenshot, ada, seed_quiz,
     expect(page).to_have_url(re.compile(rf"\?course=default&attempt={pending.pk}&wait=\d+#verdict$"))
 
 
-def test_signing_up_in_the_browser(new_page, screenshot, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_signing_up_in_the_browser(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], seed_quiz: None) -> None:
     page = new_page()
     page.goto("/")
     expect(page.get_by_text("Track your progress")).to_be_visible()
@@ -255,7 +263,8 @@ def test_signing_up_in_the_browser(new_page, screenshot, seed_quiz) -> None:  # 
     expect(page.get_by_role("navigation", name="Account").get_by_role("link", name="Log in")).to_be_visible()
 
 
-def test_the_item_page_on_a_phone(new_page, screenshot, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_item_page_on_a_phone(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], ada: Any, seed_quiz: None) -> None:
     page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     log_in(page, next_url=f"/items/{ITEM}/")
     expect(page.locator(".answer .CodeMirror")).to_be_visible()
@@ -263,7 +272,8 @@ def test_the_item_page_on_a_phone(new_page, screenshot, ada, seed_quiz) -> None:
     screenshot(page, "14-phone-item")
 
 
-def test_unsent_code_and_opened_hints_come_back_in_another_browser(new_page, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_unsent_code_and_opened_hints_come_back_in_another_browser(
+        new_page: Callable[..., Any], ada: Any, seed_quiz: None) -> None:
     page = new_page()
     log_in(page, next_url=f"/items/{ITEM}/")
     expect(page.locator(".answer .CodeMirror")).to_be_visible()
@@ -283,7 +293,8 @@ def test_unsent_code_and_opened_hints_come_back_in_another_browser(new_page, ada
     assert editor_code(other).endswith("# my unsent work\n")
 
 
-def test_on_a_phone_the_editor_comes_first_and_long_lines_scroll(new_page, screenshot, ada, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_on_a_phone_the_editor_comes_first_and_long_lines_scroll(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], ada: Any, seed_quiz: None) -> None:
     page = new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     log_in(page, next_url=f"/items/{ITEM}/")
     set_code(page, NO_BACKWARD + "y_long = " + " + ".join(["x"] * 60) + "\n")

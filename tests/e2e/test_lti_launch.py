@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,15 +32,17 @@ def lms(live_server: Any) -> Iterator[Platform]:
     """The emulated platform, on the same host name as the live server: this test runs over plain HTTP,
     where the tool's state cookie cannot be SameSite=None (that needs HTTPS, as in production), so the
     platform's form post must be a same-site one for the browser to send it."""
-    platform = Platform(tool_url=live_server.url, tool_jwks_url=f"{live_server.url}/lti/jwks/",
-                        url_host=re.match(r"https?://([^:/]+)", live_server.url).group(1))
+    host = re.match(r"https?://([^:/]+)", live_server.url)
+    assert host is not None, live_server.url
+    platform = Platform(tool_url=live_server.url, tool_jwks_url=f"{live_server.url}/lti/jwks/", url_host=host.group(1))
     platform.register()
     yield platform
     platform.stop()
 
 
-def test_a_learner_launched_from_the_platform_gets_their_score_back_there(  # type: ignore[no-untyped-def]
-        new_page, screenshot, lms, seed_quiz, celery_worker) -> None:
+def test_a_learner_launched_from_the_platform_gets_their_score_back_there(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], lms: Platform, seed_quiz: None,
+        celery_worker: object) -> None:
     line_item = lms.line_item_create("course-101", label="Autograd basics", resource_link_id="link-1")
     claims = lms.claims(sub="learner-42", roles=[ROLE_LEARNER], given_name="Ada", family_name="Lovelace",
                         custom={"quiz": "autograd-basics"}, line_item=line_item)
@@ -72,7 +75,8 @@ def test_a_learner_launched_from_the_platform_gets_their_score_back_there(  # ty
     assert lms.recorded.refused == []
 
 
-def test_an_instructor_picks_a_quiz_for_the_course_with_deep_linking(new_page, screenshot, lms, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_picks_a_quiz_for_the_course_with_deep_linking(
+        new_page: Callable[..., Any], screenshot: Callable[[Any, str], Path], lms: Platform, seed_quiz: None) -> None:
     page = new_page()
     page.goto(lms.start_url(lms.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR], given_name="Grace",
                                        family_name="Hopper", deep_linking=True)))

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError, connection, connections
 from django.utils import timezone
 
@@ -144,7 +145,8 @@ def pending_at(moment: datetime, ids: list[int]) -> list[int]:
 
 def recovery_seconds(moment: datetime, ids: list[int]) -> float:
     """From `moment` to the last verdict of the given submissions."""
-    last = max(Submission.objects.filter(pk__in=ids).values_list("finished_at", flat=True), default=moment)
+    finished = Submission.objects.filter(pk__in=ids).values_list("finished_at", flat=True)
+    last = max((at for at in finished if at is not None), default=moment)
     return max((last - moment).total_seconds(), 0.0)
 
 
@@ -215,7 +217,7 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_postgres(transactional_db: None, seed_quiz: None, learner) -> Iterator[PrivatePostgres]:  # type: ignore[no-untyped-def]
+def private_postgres(transactional_db: None, seed_quiz: None, learner: User) -> Iterator[PrivatePostgres]:
     """The test's default database connection (and the workers it starts) moved to a private cluster holding a
     copy of the test database, seed quiz and learner included; moved back afterwards."""
     if (connection.vendor != "postgresql" or not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None

@@ -1,6 +1,7 @@
 """`make run`'s supervision (config/devstack.py): a worker or beat that exits is started again, with back-off."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ import pytest
 from config.devstack import Stack, start_workers
 
 
-def test_a_process_that_keeps_exiting_is_restarted_with_growing_backoff(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_process_that_keeps_exiting_is_restarted_with_growing_backoff(capsys: pytest.CaptureFixture[str]) -> None:
     stack = Stack()
     stack.start("celery worker", [sys.executable, "-c", "import sys; sys.exit(3)"], quiet=True, restart=True)
     pids = set()
@@ -28,7 +29,7 @@ def test_a_process_that_keeps_exiting_is_restarted_with_growing_backoff(capsys) 
     assert "restarting it in 1 s" in out and "restarting it in 2 s" in out, out  # 1, 2, 4 ... 30 s
 
 
-def test_a_process_that_ran_a_while_is_restarted_at_once(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_process_that_ran_a_while_is_restarted_at_once(capsys: pytest.CaptureFixture[str]) -> None:
     stack = Stack()
     stack.start("celery beat", [sys.executable, "-c", "pass"], quiet=True, restart=True)
     stack.services[0].started -= Stack.STABLE_SECONDS  # as if it had run for a minute before dying
@@ -58,7 +59,7 @@ class Recorded(Stack):
         self.started: list[tuple[str, list[str], bool]] = []
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None, quiet: bool = False,
-              restart: bool = False):  # type: ignore[no-untyped-def]
+              restart: bool = False) -> subprocess.Popen[bytes]:
         self.started.append((name, list(argv), restart))
         return super().start(name, [sys.executable, "-c", "import time; time.sleep(30)"], env, True, restart)
 

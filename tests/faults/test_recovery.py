@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from config.celery_app import app
@@ -20,7 +21,7 @@ from grader.models import Submission
 from grader.services import submission_create
 from grader.tasks import grade_submission
 from quiz.models import Item
-from tests.worker import WorkerProcess, private_redis  # noqa: F401  (a fixture)
+from tests.worker import PrivateRedis, WorkerProcess, private_redis  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -29,7 +30,7 @@ SLOW_CORRECT = ("import time\ntime.sleep(1.5)\nimport torch\nx = torch.tensor(2.
 CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
 
 
-def wait(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+def wait(predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -64,19 +65,21 @@ def item(seed_quiz: None) -> Item:
     return Item.objects.get(slug="grad-of-polynomial")
 
 
-def assert_left_alone(pk: int, worker: WorkerProcess, learner, item: Item) -> None:  # type: ignore[no-untyped-def]
+def assert_left_alone(pk: int, worker: WorkerProcess, learner: User, item: Item) -> None:
     """Send the submission's message again (same task id, and a new one): the verdict must not change."""
     before = Submission.objects.values("status", "deliveries", "finished_at", "claim").get(pk=pk)
-    grade_submission.apply_async(args=[pk], task_id=before["claim"])
-    grade_submission.apply_async(args=[pk])
+    grade_submission.apply_async(args=(pk,), task_id=before["claim"])
+    grade_submission.apply_async(args=(pk,))
     marker = submission_create(user=learner, item=item, code=CORRECT)  # a FIFO queue and one pool process:
     wait(lambda: status(marker.pk) == "passed", "the marker submission")  # the duplicates went first
     assert Submission.objects.values("status", "deliveries", "finished_at", "claim").get(pk=pk) == before
 
 
-def test_a_pool_process_killed_while_grading_is_graded_exactly_once(worker, learner, item) -> None:  # type: ignore[no-untyped-def]
+def test_a_pool_process_killed_while_grading_is_graded_exactly_once(
+        worker: WorkerProcess, learner: User, item: Item) -> None:
     submission = submission_create(user=learner, item=item, code=SLOW_CORRECT)
     wait(lambda: status(submission.pk) == "running", "grading to start")
+    assert worker.process is not None
     main = worker.process.pid
     pool = [pid for pid in worker.pids() if pid != main]
     assert len(pool) == 1
@@ -89,7 +92,8 @@ def test_a_pool_process_killed_while_grading_is_graded_exactly_once(worker, lear
     assert_left_alone(submission.pk, worker, learner, item)
 
 
-def test_a_worker_killed_outright_is_recovered_by_the_sweep_after_a_restart(worker, learner, item) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_killed_outright_is_recovered_by_the_sweep_after_a_restart(
+        worker: WorkerProcess, learner: User, item: Item) -> None:
     submission = submission_create(user=learner, item=item, code=SLOW_CORRECT)
     wait(lambda: status(submission.pk) == "running", "grading to start")
     worker.kill()
@@ -104,7 +108,8 @@ def test_a_worker_killed_outright_is_recovered_by_the_sweep_after_a_restart(work
     assert_left_alone(submission.pk, worker, learner, item)
 
 
-def test_submissions_in_flight_survive_a_redis_restart_with_an_empty_queue(private_redis, learner, item) -> None:  # type: ignore[no-untyped-def]
+def test_submissions_in_flight_survive_a_redis_restart_with_an_empty_queue(
+        private_redis: PrivateRedis, learner: User, item: Item) -> None:
     """On a private Redis (tests.worker.PrivateRedis): stopping the shared test broker would break other test
     runs on this machine."""
     submissions = [submission_create(user=learner, item=item, code=CORRECT + f"# {n}\n") for n in range(5)]

@@ -8,10 +8,13 @@ import base64
 import json
 import time
 from datetime import timedelta
+from typing import cast
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 from kombu import Connection, Exchange, Queue
+from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from grader import broker
@@ -36,31 +39,32 @@ def messages(server: PrivateRedis) -> list[int]:
 
 def waiting_since(seconds: float, **fields: object) -> Submission:
     """A queued submission sent `seconds` ago (its message sent now, if asked)."""
-    return SubmissionFactory(status="queued", queued_at=timezone.now() - timedelta(seconds=seconds), **fields)
+    return SubmissionFactory.create(status="queued", queued_at=timezone.now() - timedelta(seconds=seconds), **fields)
 
 
 def sweep() -> None:
     requeue_stuck()  # the beat task's body, in this process
 
 
-def test_a_running_submission_whose_lease_ran_out_is_sent_again_and_shown_as_requeued(private_redis, learner) -> None:  # type: ignore[no-untyped-def]
+def test_a_running_submission_whose_lease_ran_out_is_sent_again_and_shown_as_requeued(
+        private_redis: PrivateRedis, learner: User) -> None:
     now = timezone.now()
-    dead = SubmissionFactory(user=learner, status="running", claim="dead-task", started_at=now, deliveries=1,
-                             lease_until=now - timedelta(seconds=0.5))
-    alive = SubmissionFactory(user=learner, status="running", claim="live-task", started_at=now - timedelta(minutes=5),
-                              deliveries=1, lease_until=now + timedelta(seconds=5))
+    dead = SubmissionFactory.create(user=learner, status="running", claim="dead-task", started_at=now, deliveries=1,
+                                    lease_until=now - timedelta(seconds=0.5))
+    alive = SubmissionFactory.create(user=learner, status="running", claim="live-task", started_at=now - timedelta(minutes=5),
+                                     deliveries=1, lease_until=now + timedelta(seconds=5))
     sweep()
     assert messages(private_redis) == [dead.pk], "the live lease is left alone, however old the grading"
     dead.refresh_from_db()
     assert (dead.status, dead.claim, dead.lease_until) == ("queued", "", None)
-    assert dead.requeued_at == dead.queued_at and dead.requeued_at >= now
+    assert dead.requeued_at is not None and dead.requeued_at == dead.queued_at and dead.requeued_at >= now
     api = APIClient()
     api.force_authenticate(learner)
     assert api.get(f"/api/v1/submissions/{dead.pk}/").json()["requeued"] is True
     assert api.get(f"/api/v1/submissions/{alive.pk}/").json()["requeued"] is False
 
 
-def test_a_long_healthy_queue_is_never_sent_twice(private_redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_healthy_queue_is_never_sent_twice(private_redis: PrivateRedis) -> None:
     """A deadline rush: messages wait minutes in the queue. The old 120 s sweep sent them all again."""
     waiting = [waiting_since(600) for _ in range(5)]
     submissions_enqueue([s.pk for s in waiting])
@@ -69,7 +73,8 @@ def test_a_long_healthy_queue_is_never_sent_twice(private_redis) -> None:  # typ
     assert sorted(messages(private_redis)) == sorted(s.pk for s in waiting)
 
 
-def test_messages_lost_with_an_emptied_redis_are_sent_again_once(private_redis, settings) -> None:  # type: ignore[no-untyped-def]
+def test_messages_lost_with_an_emptied_redis_are_sent_again_once(
+        private_redis: PrivateRedis, settings: Settings) -> None:
     lost = [waiting_since(settings.GRADER_LOST_MESSAGE_SECONDS + 1) for _ in range(3)]
     submissions_enqueue([s.pk for s in lost])
     private_redis.client().flushdb()  # what a restart without persistence leaves
@@ -82,14 +87,15 @@ def test_messages_lost_with_an_emptied_redis_are_sent_again_once(private_redis, 
     assert Submission.objects.get(pk=fresh.pk).requeued_at is None
 
 
-def test_a_submission_never_sent_goes_out_at_the_next_sweep(private_redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_submission_never_sent_goes_out_at_the_next_sweep(private_redis: PrivateRedis) -> None:
     """Stored while Redis was down: submissions_enqueue marked it NEVER_SENT."""
-    unsent = SubmissionFactory(status="queued", queued_at=NEVER_SENT)
+    unsent = SubmissionFactory.create(status="queued", queued_at=NEVER_SENT)
     sweep()
     assert messages(private_redis) == [unsent.pk]
 
 
-def test_a_message_prefetched_by_a_worker_that_died_is_sent_again(private_redis, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_prefetched_by_a_worker_that_died_is_sent_again(
+        private_redis: PrivateRedis, settings: Settings) -> None:
     """Taken by a worker (in kombu's unacked hash) and not started: recently, it is left alone; long ago (the
     worker died with it), it is sent again instead of waiting for Redis's 300 s visibility timeout."""
     prefetched = waiting_since(settings.GRADER_LOST_MESSAGE_SECONDS + 1)
@@ -105,16 +111,16 @@ def test_a_message_prefetched_by_a_worker_that_died_is_sent_again(private_redis,
         sweep()
         assert messages(private_redis) == [], "a live worker starts what it prefetched: left alone"
         client = private_redis.client()
-        tag = client.zrange("unacked_index", 0, -1)[0]
+        tag = cast(bytes, client.zrange("unacked_index", 0, -1)[0])  # without scores, zrange gives the members
         client.zadd("unacked_index", {tag: time.time() - settings.GRADER_LOST_MESSAGE_SECONDS - 1})
         sweep()
         assert messages(private_redis) == [prefetched.pk]
         consumer.cancel()
 
 
-def test_the_broker_view_reads_what_kombu_stores(private_redis) -> None:  # type: ignore[no-untyped-def]
+def test_the_broker_view_reads_what_kombu_stores(private_redis: PrivateRedis) -> None:
     """Tied to kombu's layout: if an upgrade changed it, this fails rather than the sweep sending everything."""
-    submissions = [SubmissionFactory() for _ in range(3)]
+    submissions = [SubmissionFactory.create() for _ in range(3)]
     submissions_enqueue([s.pk for s in submissions])
     assert broker.submissions_in_broker(held_within=5) == {s.pk for s in submissions}
     private_redis.client().rpush("grading", b"not a kombu message")

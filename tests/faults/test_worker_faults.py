@@ -9,19 +9,22 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 
 from config.celery_app import app
 from grader.models import Submission
 from grader.services import submission_create
+from quiz.models import Item
 from tests.worker import BeatProcess, PrivateRedis, WorkerProcess
 
 from .conftest import (
-    SLOW, Load, VerdictLog, assert_nothing_lost_or_graded_twice, install_verdict_log, now, pending_at,
+    SLOW, Load, PrivatePostgres, VerdictLog, assert_nothing_lost_or_graded_twice, install_verdict_log, now, pending_at,
     recovery_seconds, wait_for_verdicts,
 )
 
@@ -36,7 +39,10 @@ def report(row: str, **figures: object) -> None:
                                            for k, v in figures.items()))
 
 
-def wait(find, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def wait(find: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
     """The first truthy value find() returns."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -64,7 +70,7 @@ def consume(worker: WorkerProcess, on: bool) -> None:
         assert command("grading", destination=[worker.hostname], reply=True, timeout=2, connection=conn)
 
 
-def active_tasks(worker: WorkerProcess) -> list[dict]:
+def active_tasks(worker: WorkerProcess) -> Sequence[Mapping[str, Any]]:
     """What the worker is running now (task id, pool process id), from the worker itself."""
     with app.connection_for_write() as conn:
         active = app.control.inspect([worker.hostname], timeout=0.5, connection=conn).active() or {}
@@ -82,8 +88,9 @@ def slow_one_graded_by(worker: WorkerProcess, ids: list[int]) -> tuple[Submissio
     return None
 
 
-def test_a_pool_process_killed_mid_grading(private_redis, beat, verdict_log: VerdictLog, learner, item,  # type: ignore[no-untyped-def]
-                                           tmp_path: Path) -> None:
+def test_a_pool_process_killed_mid_grading(
+        private_redis: PrivateRedis, beat: BeatProcess, verdict_log: VerdictLog, learner: User, item: Item,
+        tmp_path: Path) -> None:
     worker = WorkerProcess(concurrency=2, log=tmp_path / "worker.log").start()
     try:
         load = Load(learner, item).start()
@@ -94,7 +101,7 @@ def test_a_pool_process_killed_mid_grading(private_redis, beat, verdict_log: Ver
         ids = load.stop()
         held = pending_at(killed_at, ids)
         wait_for_verdicts(ids, timeout=40)
-        assert worker.process.poll() is None, "the worker itself lives on"
+        assert worker.process is not None and worker.process.poll() is None, "the worker itself lives on"
         assert not load.errors, load.errors[:3]
         assert_nothing_lost_or_graded_twice(ids, verdict_log)
         victim.refresh_from_db()
@@ -106,8 +113,9 @@ def test_a_pool_process_killed_mid_grading(private_redis, beat, verdict_log: Ver
         worker.kill()
 
 
-def test_a_whole_worker_killed_and_restarted(private_redis, beat, verdict_log: VerdictLog, learner, item,  # type: ignore[no-untyped-def]
-                                             tmp_path: Path) -> None:
+def test_a_whole_worker_killed_and_restarted(
+        private_redis: PrivateRedis, beat: BeatProcess, verdict_log: VerdictLog, learner: User, item: Item,
+        tmp_path: Path) -> None:
     """Two workers; one is SIGKILLed (main process, pool and zygotes) while grading and restarted 5 s later.
 
     What it held (the submission it was grading, and what it had prefetched) waits in Redis's unacked hash for
@@ -143,8 +151,9 @@ def test_a_whole_worker_killed_and_restarted(private_redis, beat, verdict_log: V
         survivor.kill()
 
 
-def test_redis_stopped_15_s_and_restarted_empty(private_redis, beat, verdict_log: VerdictLog, learner, item,  # type: ignore[no-untyped-def]
-                                                tmp_path: Path) -> None:
+def test_redis_stopped_15_s_and_restarted_empty(
+        private_redis: PrivateRedis, beat: BeatProcess, verdict_log: VerdictLog, learner: User, item: Item,
+        tmp_path: Path) -> None:
     """The worker must not exit: it reconnects, and the sweep re-sends what the empty Redis lost (the messages
     queued before, those taken but not acknowledged, and the submissions stored while Redis was away)."""
     heartbeat = tmp_path / "heartbeat"
@@ -162,6 +171,7 @@ def test_redis_stopped_15_s_and_restarted_empty(private_redis, beat, verdict_log
         ids = load.stop()
         held = pending_at(back_at, ids)
         wait_for_verdicts(ids, timeout=40)
+        assert worker.process is not None and beat.process is not None
         assert worker.process.poll() is None, f"the worker exited (status {worker.process.returncode})"
         assert beat.process.poll() is None, "beat exited"
         assert stale > 8, f"the heartbeat file went on being touched while Redis was away ({stale:.1f} s old)"
@@ -179,8 +189,8 @@ def test_redis_stopped_15_s_and_restarted_empty(private_redis, beat, verdict_log
         worker.kill()
 
 
-def test_a_database_connection_lost_while_grading_is_retried(private_redis, verdict_log: VerdictLog, learner,  # type: ignore[no-untyped-def]
-                                                            item, tmp_path: Path) -> None:
+def test_a_database_connection_lost_while_grading_is_retried(
+        private_redis: PrivateRedis, verdict_log: VerdictLog, learner: User, item: Item, tmp_path: Path) -> None:
     """PostgreSQL drops the worker's connection mid-grading (as a restart or failover does): the task retries
     with back-off and stores the verdict, instead of being acknowledged with the submission left `running`.
     No beat here: the sweep would hide a missing retry."""
@@ -205,7 +215,9 @@ def test_a_database_connection_lost_while_grading_is_retried(private_redis, verd
         worker.kill()
 
 
-def test_postgresql_restarted(private_redis, private_postgres, learner, item, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_postgresql_restarted(
+        private_redis: PrivateRedis, private_postgres: PrivatePostgres, learner: User, item: Item,
+        tmp_path: Path) -> None:
     """PostgreSQL (a private cluster) stopped for 5 s under load and started again: the worker and beat ride it
     out, gradings that hit it are retried, and every submission that was stored gets exactly one verdict.
     (Submissions that could not be stored while it was down are the web tier's 503s: counted, not lost.)"""
@@ -223,6 +235,7 @@ def test_postgresql_restarted(private_redis, private_postgres, learner, item, tm
         time.sleep(3)
         ids = load.stop()
         wait_for_verdicts(ids, timeout=40)
+        assert worker.process is not None and beat.process is not None
         assert worker.process.poll() is None and beat.process.poll() is None, "the worker or beat exited"
         refused = [error for error in load.errors if not error.startswith(("OperationalError", "InterfaceError"))]
         assert not refused, refused[:3]

@@ -4,15 +4,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
 
 from grader import runner
 from grader.management.commands import grade as grade_command
 from grader.sandbox import LAYERS, REQUIRED_LAYERS, CheckResult, Grade, Sandbox, SandboxFault
+from quiz.models import Item
 
 CORRECT = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\nprint('dy/dx', x.grad)\n"
 TWICE = CORRECT + "y = x**2 + 3*x + 1\ny.backward()\n"
@@ -30,7 +33,7 @@ def grade(*args: str, **options: Any) -> str:
 
 
 @pytest.fixture
-def code_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+def code_file(tmp_path: Path) -> Callable[[str | bytes], str]:
     def write(text: str | bytes) -> str:
         path = tmp_path / "answer.py"
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -39,7 +42,8 @@ def code_file(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_grade_json_gives_the_verdict_of_a_correct_file(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_json_gives_the_verdict_of_a_correct_file(
+        seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     result = json.loads(grade("grad-of-polynomial", code_file(CORRECT), "--json"))
     assert set(result) == {"status", "score", "checks", "stdout", "error", "duration_ms"}
     assert result["status"] == "passed" and result["score"] == 1.0 and result["error"] is None
@@ -51,14 +55,15 @@ def test_grade_json_gives_the_verdict_of_a_correct_file(seed_quiz, code_file) ->
 
 
 @pytest.mark.django_db
-def test_grade_report_teaches_on_a_typical_mistake(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_report_teaches_on_a_typical_mistake(seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     report = grade("grad-of-polynomial", code_file(TWICE))
     assert "grad-of-polynomial: FAILED" in report and "score 0.80" in report
     assert "x.grad is 14.0, expected 7.0 — 2× the expected gradient" in report
 
 
 @pytest.mark.django_db
-def test_grade_report_shows_printed_escapes_instead_of_obeying_them(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_report_shows_printed_escapes_instead_of_obeying_them(
+        seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     code = NO_BACKWARD + f'print("{FAKE_PASSED}", end="\\x07\\x9b\\x7f\\n")\n'
     report = grade("grad-of-polynomial", code_file(code), no_color=True)
     assert not set(RAW_CONTROLS) & set(report), repr(report)
@@ -68,7 +73,8 @@ def test_grade_report_shows_printed_escapes_instead_of_obeying_them(seed_quiz, c
 
 
 @pytest.mark.django_db
-def test_grade_report_shows_escapes_in_an_error_instead_of_obeying_them(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_report_shows_escapes_in_an_error_instead_of_obeying_them(
+        seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     report = grade("grad-of-polynomial", code_file(NO_BACKWARD + f'raise ValueError("{FAKE_PASSED}")\n'),
                    no_color=True)
     assert not set(RAW_CONTROLS) & set(report), repr(report)
@@ -77,7 +83,8 @@ def test_grade_report_shows_escapes_in_an_error_instead_of_obeying_them(seed_qui
 
 
 @pytest.mark.django_db
-def test_grade_report_shows_escapes_in_check_names_and_messages(seed_quiz, code_file, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_grade_report_shows_escapes_in_check_names_and_messages(
+        seed_quiz: None, code_file: Callable[[str | bytes], str], monkeypatch: pytest.MonkeyPatch) -> None:
     verdict = Grade(status="failed", checks=[CheckResult("x.grad\x1b[8m", False, "x.grad is a W (\x1b[2K\rPASSED)")])
     monkeypatch.setattr(grade_command, "code_grade", lambda **_: verdict)
     report = grade("grad-of-polynomial", code_file(CORRECT), no_color=True)
@@ -91,7 +98,8 @@ def test_grade_report_shows_escapes_in_check_names_and_messages(seed_quiz, code_
     ("zero-grad", "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x**2 + 3*x + 1).backward()\n"
      "x.grad.zero_()\ng = 1e-320\n", "g is 9.99989e-321, expected 7.0. "),
 ])
-def test_grade_judges_learner_values_that_overflowed_the_comparer(seed_quiz, code_file, item, code, message) -> None:  # type: ignore[no-untyped-def]
+def test_grade_judges_learner_values_that_overflowed_the_comparer(
+        seed_quiz: None, code_file: Callable[[str | bytes], str], item: str, code: str, message: str) -> None:
     result = json.loads(grade(item, code_file(code), "--json"))
     assert result["status"] == "failed"
     assert result["checks"][0]["name"] == "g" and result["checks"][0]["message"].startswith(message)
@@ -101,21 +109,22 @@ def test_grade_judges_learner_values_that_overflowed_the_comparer(seed_quiz, cod
 
 
 @pytest.mark.django_db
-def test_grade_refuses_nul_bytes_without_running_them(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_refuses_nul_bytes_without_running_them(seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     result = json.loads(grade("grad-of-polynomial", code_file(b"x = 1\x00\n"), "--json"))
     assert result["status"] == "rejected" and "NUL byte" in result["error"] and result["checks"] == []
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("item", "message"), [("no-such-item", "no item with slug"), ("no-grad-purpose", "is a choice item")])
-def test_grade_usage_errors_exit_2(seed_quiz, code_file, item, message) -> None:  # type: ignore[no-untyped-def]
+def test_grade_usage_errors_exit_2(
+        seed_quiz: None, code_file: Callable[[str | bytes], str], item: str, message: str) -> None:
     with pytest.raises(CommandError, match=message) as raised:
         grade(item, code_file(CORRECT))
     assert raised.value.returncode == 2
 
 
 @pytest.mark.django_db
-def test_grade_missing_file_exits_2(seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_grade_missing_file_exits_2(seed_quiz: None) -> None:
     with pytest.raises(CommandError, match="cannot read /nonexistent.py") as raised:
         grade("grad-of-polynomial", "/nonexistent.py")
     assert raised.value.returncode == 2
@@ -145,7 +154,7 @@ def test_a_zygote_missing_a_required_layer_is_refused() -> None:
 
 @pytest.mark.parametrize("unsafe", [False, True])
 def test_the_worker_grades_without_a_layer_only_when_unsafe_is_on_and_says_so_loudly(
-        settings, monkeypatch, caplog, unsafe) -> None:  # type: ignore[no-untyped-def]
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, unsafe: bool) -> None:
     settings.GRADER_ALLOW_UNSAFE_SANDBOX = unsafe
     monkeypatch.setattr(runner, "REQUIRED_LAYERS", ("seccomp", "landlock", "rlimits", "tpm_attestation"))
     monkeypatch.setattr(runner, "_sandbox", None)
@@ -164,7 +173,8 @@ def test_the_worker_grades_without_a_layer_only_when_unsafe_is_on_and_says_so_lo
 
 
 @pytest.mark.django_db
-def test_grade_runs_the_hidden_draw_of_an_item_with_given_inputs(seed_quiz, code_file) -> None:  # type: ignore[no-untyped-def]
+def test_grade_runs_the_hidden_draw_of_an_item_with_given_inputs(
+        seed_quiz: None, code_file: Callable[[str | bytes], str]) -> None:
     typed_in = "import torch\na.requires_grad_()\nb = torch.tensor([3.0, 6.0], requires_grad=True)\n"
     result = json.loads(grade("enable-tracking", code_file(typed_in), "--json"))
     b = next(c for c in result["checks"] if c["name"] == "b")

@@ -10,6 +10,7 @@ first learner's either.
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from tests.grader.test_pipeline import wait_for_verdict
@@ -18,7 +19,7 @@ from tests.sandbox.scans import scanner_code, secret, victim_code
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
-def api_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def api_for(user: User) -> APIClient:
     api = APIClient()
     api.force_authenticate(user)
     return api
@@ -31,7 +32,8 @@ def submit(api: APIClient, code: str) -> dict:
     return body if body["status"] not in ("queued", "running") else wait_for_verdict(api, body["url"])
 
 
-def test_a_second_learner_finds_nothing_of_the_first(learner, other_learner, seed_quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_learner_finds_nothing_of_the_first(
+        learner: User, other_learner: User, seed_quiz: None, celery_worker: object) -> None:
     ada, grace = api_for(learner), api_for(other_learner)
     first, second = secret()
     for n in range(4):  # the worker has two processes: each of their zygotes serves some of these

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from grader.models import Submission
@@ -25,13 +26,13 @@ def wait_for_verdict(client: APIClient, url: str, timeout: float = 30.0) -> dict
 
 
 @pytest.fixture
-def client(learner, seed_quiz) -> APIClient:  # type: ignore[no-untyped-def]
+def client(learner: User, seed_quiz: None) -> APIClient:
     api = APIClient()
     api.force_authenticate(learner)
     return api
 
 
-def test_submit_through_the_api_and_get_the_verdict(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_submit_through_the_api_and_get_the_verdict(client: APIClient, celery_worker: object) -> None:
     response = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json")
     assert response.status_code == 202, response.content
     body = response.json()
@@ -47,7 +48,7 @@ def test_submit_through_the_api_and_get_the_verdict(client, celery_worker) -> No
     assert verdict["started_at"] and verdict["finished_at"]
 
 
-def test_a_wrong_solution_gets_a_teaching_message(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_solution_gets_a_teaching_message(client: APIClient, celery_worker: object) -> None:
     response = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": NO_BACKWARD}, format="json")
     verdict = wait_for_verdict(client, response.json()["url"])
     assert verdict["status"] == "failed"
@@ -57,7 +58,7 @@ def test_a_wrong_solution_gets_a_teaching_message(client, celery_worker) -> None
     assert Submission.objects.get(pk=verdict["id"]).deliveries == 1
 
 
-def test_a_client_can_wait_for_the_verdict_instead_of_polling(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_a_client_can_wait_for_the_verdict_instead_of_polling(client: APIClient, celery_worker: object) -> None:
     url = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json").json()["url"]
     started = time.monotonic()
     body = client.get(url, {"wait": 20}).json()
@@ -65,7 +66,7 @@ def test_a_client_can_wait_for_the_verdict_instead_of_polling(client, celery_wor
     assert time.monotonic() - started < 10, "answered when the verdict arrived, not at the timeout"
 
 
-def test_waiting_on_a_finished_submission_answers_at_once(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_on_a_finished_submission_answers_at_once(client: APIClient, celery_worker: object) -> None:
     url = client.post("/api/v1/submissions/", {"item": "grad-of-polynomial", "code": CORRECT}, format="json").json()["url"]
     wait_for_verdict(client, url)
     started = time.monotonic()
@@ -73,7 +74,7 @@ def test_waiting_on_a_finished_submission_answers_at_once(client, celery_worker)
     assert time.monotonic() - started < 1
 
 
-def test_a_post_can_wait_for_its_own_verdict(client, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_a_post_can_wait_for_its_own_verdict(client: APIClient, celery_worker: object) -> None:
     response = client.post("/api/v1/submissions/?wait=20", {"item": "grad-of-polynomial", "code": NO_BACKWARD},
                            format="json")
     assert response.status_code == 201, "graded within the wait: the full verdict, not a queue ticket"

@@ -8,6 +8,7 @@ PostgreSQL as well as on SQLite.
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 
 from grader.models import Submission
 from grader.sandbox import CheckResult, Grade
@@ -21,9 +22,9 @@ NUL_CODE = 'print("before\\x00after")\nraise ValueError("bad\\x00value \\ud800")
 
 
 @pytest.mark.django_db(transaction=True)  # the task closes unusable connections, as in a worker
-def test_a_nul_printed_and_raised_is_stored_with_a_visible_symbol(seed_quiz, learner) -> None:  # type: ignore[no-untyped-def]
-    submission = SubmissionFactory(user=learner, item=Item.objects.get(slug="grad-of-polynomial"), code=NUL_CODE)
-    assert grade_submission.apply(args=[submission.pk]).get() == "error"
+def test_a_nul_printed_and_raised_is_stored_with_a_visible_symbol(seed_quiz: None, learner: User) -> None:
+    submission = SubmissionFactory.create(user=learner, item=Item.objects.get(slug="grad-of-polynomial"), code=NUL_CODE)
+    assert grade_submission.apply(args=(submission.pk,)).get() == "error"
     stored = Submission.objects.get(pk=submission.pk)
     assert stored.status == "error" and stored.deliveries == 1 and stored.finished_at is not None
     assert stored.stdout == "before␀after\n"
@@ -33,7 +34,7 @@ def test_a_nul_printed_and_raised_is_stored_with_a_visible_symbol(seed_quiz, lea
 
 @pytest.mark.django_db
 def test_nul_in_check_names_and_messages_is_stored_with_a_visible_symbol() -> None:
-    submission = submission_claim(submission_id=SubmissionFactory().pk, task_id="task-a")
+    submission = submission_claim(submission_id=SubmissionFactory.create().pk, task_id="task-a")
     assert submission is not None
     grade = Grade(status="failed", score=0.5, stdout="a\x00b", error="e\x00", checks=[
         CheckResult("x\x00.grad", False, "x.grad is a W (\x00\ud800)"), CheckResult("y", True, "")])

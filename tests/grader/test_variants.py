@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from courses.services import default_course
@@ -18,16 +19,16 @@ pytestmark = pytest.mark.django_db
 SLUG = "second-derivative"  # params x0 and p, shown in the prompt; drawn again for every attempt
 
 
-def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def client_for(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
 
 
-def test_each_learner_sees_their_own_numbers_in_the_prompt_and_starter(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_each_learner_sees_their_own_numbers_in_the_prompt_and_starter(practice_quiz: None) -> None:
     seen = {}
     for n in range(6):
-        body = client_for(UserFactory(username=f"learner{n}")).get(f"/api/v1/items/{SLUG}/").json()
+        body = client_for(UserFactory.create(username=f"learner{n}")).get(f"/api/v1/items/{SLUG}/").json()
         params = body["params"]
         assert set(params) == {"x0", "p"}
         assert f"x = {variants.format_value(params['x0'])}" in body["prompt"]
@@ -39,9 +40,9 @@ def test_each_learner_sees_their_own_numbers_in_the_prompt_and_starter(practice_
     assert len(set(seen.values())) > 1, "classmates see other numbers"
 
 
-def test_a_submission_keeps_its_draw_and_is_graded_against_it(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_submission_keeps_its_draw_and_is_graded_against_it(practice_quiz: None) -> None:
     item = Item.objects.get(slug=SLUG)
-    learner = UserFactory(username="ada")
+    learner = UserFactory.create(username="ada")
     params = client_for(learner).get(f"/api/v1/items/{SLUG}/").json()["params"]
     own = variants.render(item.solution_code, params)
     submission = services.submission_create(user=learner, item=item, code=own)
@@ -54,9 +55,9 @@ def test_a_submission_keeps_its_draw_and_is_graded_against_it(practice_quiz) -> 
     assert grade.status == "failed", grade
 
 
-def test_the_next_graded_attempt_gets_a_new_draw(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_next_graded_attempt_gets_a_new_draw(practice_quiz: None) -> None:
     item = Item.objects.get(slug=SLUG)
-    learner = UserFactory(username="ada")
+    learner = UserFactory.create(username="ada")
     api = client_for(learner)
     draws = []
     for n in range(4):
@@ -66,18 +67,18 @@ def test_the_next_graded_attempt_gets_a_new_draw(practice_quiz) -> None:  # type
     assert len(set(draws)) > 1
 
 
-def test_the_unchanged_starter_of_a_variant_is_recognised(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_unchanged_starter_of_a_variant_is_recognised(practice_quiz: None) -> None:
     item = Item.objects.get(slug=SLUG)
-    learner = UserFactory(username="ada")
+    learner = UserFactory.create(username="ada")
     body = client_for(learner).get(f"/api/v1/items/{SLUG}/").json()
     grade = services.code_grade(item=item, code=body["starter_code"], params=body["params"])
-    assert grade.status == "rejected" and "not changed the starter code" in grade.error
+    assert grade.status == "rejected" and grade.error is not None and "not changed the starter code" in grade.error
 
 
-def test_a_hidden_rerun_redraws_only_what_the_learner_is_not_shown(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_hidden_rerun_redraws_only_what_the_learner_is_not_shown(practice_quiz: None) -> None:
     item = Item.objects.get(slug="training-step")
     assert variants.unseen(item.params, [item.prompt, item.starter_code, *item.hints]) == ["seed"]
-    learner = UserFactory(username="ada")
+    learner = UserFactory.create(username="ada")
     params = client_for(learner).get("/api/v1/items/training-step/").json()["params"]
     grade = services.code_grade(item=item, code=variants.render(item.solution_code, params), params=params)
     assert (grade.status, grade.score) == ("passed", 1.0), grade  # the learner's lr survives the hidden draw
@@ -95,12 +96,12 @@ def test_a_hidden_rerun_redraws_only_what_the_learner_is_not_shown(practice_quiz
     assert any("not when the given tensors hold other values" in c.message for c in grade.checks), grade
 
 
-def test_the_item_page_shows_the_learners_numbers_and_the_draw_an_attempt_was_graded_with(practice_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_item_page_shows_the_learners_numbers_and_the_draw_an_attempt_was_graded_with(practice_quiz: None) -> None:
     from django.test import Client
     from django.urls import reverse
 
     item = Item.objects.get(slug=SLUG)
-    learner = UserFactory(username="ada")
+    learner = UserFactory.create(username="ada")
     client = Client()
     client.force_login(learner)
     params = client_for(learner).get(f"/api/v1/items/{SLUG}/").json()["params"]

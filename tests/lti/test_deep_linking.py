@@ -14,16 +14,17 @@ from django.urls import reverse
 from lti_tool.models import LtiLineItem
 
 from courses.models import Course, Membership
+from quiz.models import Quiz
 from tests.factories import QuizFactory
 
 from .conftest import Launcher, fetch_json
-from .platform import CONTENT_ITEMS, LTI, ROLE_INSTRUCTOR, ROLE_LEARNER, form_fields
+from .platform import CONTENT_ITEMS, LTI, ROLE_INSTRUCTOR, ROLE_LEARNER, Platform, form_fields
 
 
 @pytest.fixture
-def quizzes(db):  # type: ignore[no-untyped-def]
-    return [QuizFactory(slug="autograd-basics", title="Autograd basics"),
-            QuizFactory(slug="autograd-in-practice", title="Autograd in practice")]
+def quizzes(db: None) -> list[Quiz]:
+    return [QuizFactory.create(slug="autograd-basics", title="Autograd basics"),
+            QuizFactory.create(slug="autograd-in-practice", title="Autograd in practice")]
 
 
 def pick(launcher: Launcher, quiz_slug: str) -> tuple[str, dict[str, str]]:
@@ -33,13 +34,16 @@ def pick(launcher: Launcher, quiz_slug: str) -> tuple[str, dict[str, str]]:
     page = response.content.decode()
     assert "Choose a quiz for Deep learning 101" in page
     assert re.findall(r'name="quiz" value="([^"]+)"', page) == ["autograd-basics", "autograd-in-practice"]
-    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found is not None, page
+    csrf = found.group(1)
     answer = launcher.client.post(reverse("lti:deep-link"), {"quiz": quiz_slug, "csrfmiddlewaretoken": csrf})
     assert answer.status_code == 200, answer.content[:500]
     return form_fields(answer.content.decode())
 
 
-def test_the_chosen_quiz_goes_back_signed_and_its_link_launches_the_quiz(live_platform, quizzes) -> None:  # type: ignore[no-untyped-def]
+def test_the_chosen_quiz_goes_back_signed_and_its_link_launches_the_quiz(
+        live_platform: Platform, quizzes: list[Quiz]) -> None:
     client = Client(enforce_csrf_checks=True)  # as a browser: the launch is exempt, the picker's form is not
     launcher = Launcher(client, live_platform)
     action, fields = pick(launcher, "autograd-in-practice")
@@ -48,6 +52,7 @@ def test_the_chosen_quiz_goes_back_signed_and_its_link_launches_the_quiz(live_pl
     # The response verifies against the tool's published keys...
     token = fields["JWT"]
     kid = jwt.get_unverified_header(token)["kid"]
+    assert live_platform.tool_jwks_url is not None
     key = next(k for k in fetch_json(live_platform.tool_jwks_url)["keys"] if k["kid"] == kid)
     claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=live_platform.issuer)
     assert claims["iss"] == live_platform.client_id
@@ -76,7 +81,7 @@ def test_the_chosen_quiz_goes_back_signed_and_its_link_launches_the_quiz(live_pl
     assert Membership.objects.get(user__lti_users__sub="teacher-1").role == Membership.Role.INSTRUCTOR
 
 
-def test_an_answer_is_given_once_per_request(client, platform, quizzes) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_is_given_once_per_request(client: Client, platform: Platform, quizzes: list[Quiz]) -> None:
     launcher = Launcher(client, platform)
     pick(launcher, "autograd-basics")
     again = client.post(reverse("lti:deep-link"), {"quiz": "autograd-basics"})
@@ -84,7 +89,7 @@ def test_an_answer_is_given_once_per_request(client, platform, quizzes) -> None:
     assert "Open the content picker from your course again" in again.content.decode()
 
 
-def test_the_picker_needs_a_deep_linking_launch(client, platform, quizzes) -> None:  # type: ignore[no-untyped-def]
+def test_the_picker_needs_a_deep_linking_launch(client: Client, platform: Platform, quizzes: list[Quiz]) -> None:
     launcher = Launcher(client, platform)
     launcher.launch(platform.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR]))  # a plain resource launch
     response = client.post(reverse("lti:deep-link"), {"quiz": "autograd-basics"})

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
 from courses.models import Course
 from quiz.models import Item
 
 from .conftest import Launcher
-from .platform import ROLE_LEARNER
+from .platform import ROLE_LEARNER, Platform
 
 pytestmark = [pytest.mark.worker]
 
@@ -45,8 +46,8 @@ def scores_arrive(platform: Any, sub: str, count: int, timeout: float = 45.0) ->
                          f"the platform refused: {platform.recorded.refused}")
 
 
-def test_each_graded_attempt_sends_the_quiz_score_to_the_platform(client, live_platform, seed_quiz,  # type: ignore[no-untyped-def]
-                                                                   celery_worker) -> None:
+def test_each_graded_attempt_sends_the_quiz_score_to_the_platform(
+        client: Client, live_platform: Platform, seed_quiz: None, celery_worker: object) -> None:
     line_item = live_platform.line_item_create("course-101", label="Autograd basics", resource_link_id="link-1")
     response = Launcher(client, live_platform).launch(live_platform.claims(
         sub="learner-7", roles=[ROLE_LEARNER], custom={"quiz": "autograd-basics"}, line_item=line_item))

@@ -7,16 +7,17 @@ from datetime import timedelta
 import jwt
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 from lti_tool.models import Key, LtiRegistration
 
 from lti import tool
 
 from .conftest import fetch_json
-from .platform import SCOPE_NRPS, Refused
+from .platform import SCOPE_NRPS, Platform, Refused
 
 
-def published_kids(client) -> list[str]:  # type: ignore[no-untyped-def]
+def published_kids(client: Client) -> list[str]:
     response = client.get("/lti/jwks/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -24,7 +25,7 @@ def published_kids(client) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_the_jwks_publishes_the_public_signing_key_at_lti_jwks(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_jwks_publishes_the_public_signing_key_at_lti_jwks(client: Client) -> None:
     kids = published_kids(client)
     key = Key.objects.get()
     assert kids == [str(key)]
@@ -34,7 +35,7 @@ def test_the_jwks_publishes_the_public_signing_key_at_lti_jwks(client) -> None: 
 
 
 @pytest.mark.django_db
-def test_rotation_keeps_the_previous_key_published_beside_the_new_one(client) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_keeps_the_previous_key_published_beside_the_new_one(client: Client) -> None:
     old = str(tool.signing_key_ensure())
     call_command("rotate_keys", stdout=open("/dev/null", "w"))
     new = str(Key.objects.latest())
@@ -44,7 +45,7 @@ def test_rotation_keeps_the_previous_key_published_beside_the_new_one(client) ->
 
 
 @pytest.mark.django_db
-def test_rotation_retires_keys_older_than_the_window(client) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_retires_keys_older_than_the_window(client: Client) -> None:
     """Rotating every 30 days with --deactivate-after 31 keeps exactly the current and the previous key."""
     ancient, previous = Key.objects.generate(), Key.objects.generate()
     Key.objects.filter(pk=ancient.pk).update(datetime_created=timezone.now() - timedelta(days=60))
@@ -54,7 +55,7 @@ def test_rotation_retires_keys_older_than_the_window(client) -> None:  # type: i
     assert sorted(published_kids(client)) == sorted([str(previous), str(current)])
 
 
-def test_after_rotation_service_calls_are_signed_with_the_new_key_and_accepted(live_platform) -> None:  # type: ignore[no-untyped-def]
+def test_after_rotation_service_calls_are_signed_with_the_new_key_and_accepted(live_platform: Platform) -> None:
     registration = LtiRegistration.objects.get()
     old_key = tool.signing_key_ensure()
     old = str(old_key)
@@ -67,6 +68,7 @@ def test_after_rotation_service_calls_are_signed_with_the_new_key_and_accepted(l
 
     call_command("rotate_keys", stdout=open("/dev/null", "w"))
     new = str(Key.objects.latest())
+    assert live_platform.tool_jwks_url is not None
     published = [k["kid"] for k in fetch_json(live_platform.tool_jwks_url)["keys"]]
     assert sorted(published) == sorted([old, new])
 
@@ -78,7 +80,7 @@ def test_after_rotation_service_calls_are_signed_with_the_new_key_and_accepted(l
     assert live_platform.recorded.refused == []
 
 
-def test_a_key_the_tool_no_longer_publishes_is_refused_by_the_platform(live_platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_the_tool_no_longer_publishes_is_refused_by_the_platform(live_platform: Platform) -> None:
     """The emulator really checks the tool's JWKS: a retired key's signature is refused."""
     retired = tool.signing_key_ensure()
     signed = jwt.encode({"iss": live_platform.client_id, "aud": live_platform.issuer, "iat": 0, "exp": 2**31},

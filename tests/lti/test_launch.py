@@ -4,31 +4,34 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 from lti_tool.models import LtiUser
 
 from courses.models import Course, CourseQuiz, Membership
 from lti.identity import lti_username, role_from_lti
 from lti.models import CourseContext, QuizLink
+from quiz.models import Quiz
 from tests.factories import QuizFactory, UserFactory
 
-from .conftest import row_counts
+from .conftest import Launcher, row_counts
 from .platform import (AGS, LTI, ROLE_ADMINISTRATOR, ROLE_INSTITUTION_ADMIN, ROLE_INSTRUCTOR, ROLE_LEARNER,
-                       ROLE_TA)
+                       ROLE_TA, Platform)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def quiz():  # type: ignore[no-untyped-def]
-    return QuizFactory(slug="autograd-basics", title="Autograd basics")
+def quiz() -> Quiz:
+    return QuizFactory.create(slug="autograd-basics", title="Autograd basics")
 
 
 def quiz_page(quiz_slug: str, course: Course) -> str:
     return reverse("quiz:quiz-detail", args=[quiz_slug]) + f"?course={course.slug}"
 
 
-def test_a_learner_launch_creates_user_course_and_membership_and_opens_the_quiz(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_learner_launch_creates_user_course_and_membership_and_opens_the_quiz(
+        launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     response = launcher.launch(platform.claims(sub="learner-7", roles=[ROLE_LEARNER], custom={"quiz": quiz.slug}))
 
     assert response.status_code == 302, response.content[:500]
@@ -47,7 +50,8 @@ def test_a_learner_launch_creates_user_course_and_membership_and_opens_the_quiz(
     assert launcher.client.session["_auth_user_id"] == str(user.pk), "logged in"
 
 
-def test_an_instructor_launch_makes_an_instructor_of_the_same_course(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_an_instructor_launch_makes_an_instructor_of_the_same_course(
+        launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     launcher.launch(platform.claims(sub="learner-7", custom={"quiz": quiz.slug}))
     response = launcher.launch(platform.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR], given_name="Grace",
                                                family_name="Hopper", email="grace@example.edu",
@@ -63,7 +67,8 @@ def test_an_instructor_launch_makes_an_instructor_of_the_same_course(launcher, p
     assert launcher.client.session["_auth_user_id"] == str(teacher.pk), "the session is the instructor's now"
 
 
-def test_a_second_launch_reuses_the_user_and_follows_the_platforms_profile(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_launch_reuses_the_user_and_follows_the_platforms_profile(
+        launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     launcher.launch(platform.claims(sub="learner-7", custom={"quiz": quiz.slug}))
     launcher.launch(platform.claims(sub="learner-7", custom={"quiz": quiz.slug}, email="ada@new.example.edu"))
     users = get_user_model().objects.filter(lti_users__sub="learner-7")
@@ -72,20 +77,21 @@ def test_a_second_launch_reuses_the_user_and_follows_the_platforms_profile(launc
     assert Membership.objects.filter(user=users.get()).count() == 1
 
 
-def test_a_launch_without_a_quiz_opens_the_courses_quiz_list(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_launch_without_a_quiz_opens_the_courses_quiz_list(launcher: Launcher, platform: Platform) -> None:
     response = launcher.launch(platform.claims(sub="learner-7"))
     course = Course.objects.get(lti_contexts__isnull=False)
     assert response.status_code == 302
     assert response["Location"] == reverse("quiz:quiz-list") + f"?course={course.slug}"
 
 
-def test_a_link_launched_before_keeps_its_quiz_without_the_custom_parameter(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_link_launched_before_keeps_its_quiz_without_the_custom_parameter(
+        launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     launcher.launch(platform.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR], custom={"quiz": quiz.slug}))
     response = launcher.launch(platform.claims(sub="learner-7"))
     assert response["Location"].startswith(reverse("quiz:quiz-detail", args=[quiz.slug]))
 
 
-def test_the_line_item_of_the_launch_is_kept_for_the_scores(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_line_item_of_the_launch_is_kept_for_the_scores(launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     from lti_tool.models import LtiLineItem
 
     url = platform.line_item_create("course-101", label="Autograd basics", resource_link_id="link-1")
@@ -94,7 +100,8 @@ def test_the_line_item_of_the_launch_is_kept_for_the_scores(launcher, platform, 
     assert (line_item.url, line_item.resource_link.id_on_platform, line_item.label) == (url, "link-1", quiz.title)
 
 
-def test_a_link_to_a_quiz_that_does_not_exist_is_refused_and_stores_nothing(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_link_to_a_quiz_that_does_not_exist_is_refused_and_stores_nothing(
+        launcher: Launcher, platform: Platform) -> None:
     before = row_counts()
     response = launcher.launch(platform.claims(sub="learner-7", custom={"quiz": "no-such-quiz"}))
     assert response.status_code == 404
@@ -102,7 +109,7 @@ def test_a_link_to_a_quiz_that_does_not_exist_is_refused_and_stores_nothing(laun
     assert row_counts() == before
 
 
-def test_a_learner_cannot_choose_content_by_deep_linking(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_learner_cannot_choose_content_by_deep_linking(launcher: Launcher, platform: Platform) -> None:
     before = row_counts()
     response = launcher.launch(platform.claims(sub="learner-7", roles=[ROLE_LEARNER], deep_linking=True))
     assert response.status_code == 403
@@ -110,7 +117,7 @@ def test_a_learner_cannot_choose_content_by_deep_linking(launcher, platform) -> 
     assert row_counts() == before
 
 
-def test_a_launch_without_a_course_is_refused(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_launch_without_a_course_is_refused(launcher: Launcher, platform: Platform) -> None:
     claims = platform.claims(sub="learner-7")
     del claims[LTI + "context"]
     before = row_counts()
@@ -120,7 +127,7 @@ def test_a_launch_without_a_course_is_refused(launcher, platform) -> None:  # ty
     assert row_counts() == before
 
 
-def test_a_disabled_account_cannot_come_in_through_the_platform(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_disabled_account_cannot_come_in_through_the_platform(launcher: Launcher, platform: Platform) -> None:
     launcher.launch(platform.claims(sub="learner-7"))
     get_user_model().objects.filter(lti_users__sub="learner-7").update(is_active=False)
     launcher.client.logout()
@@ -130,15 +137,15 @@ def test_a_disabled_account_cannot_come_in_through_the_platform(launcher, platfo
     assert not Course.objects.filter(lti_contexts__context__id_on_platform="course-202").exists()
 
 
-def test_a_site_account_named_like_an_lti_user_is_never_taken_over(launcher, platform) -> None:  # type: ignore[no-untyped-def]
-    squatter = UserFactory(username=lti_username(issuer=platform.issuer, sub="learner-7"))
+def test_a_site_account_named_like_an_lti_user_is_never_taken_over(launcher: Launcher, platform: Platform) -> None:
+    squatter = UserFactory.create(username=lti_username(issuer=platform.issuer, sub="learner-7"))
     launcher.launch(platform.claims(sub="learner-7"))
     user = LtiUser.objects.get(sub="learner-7").auth_user
     assert user != squatter
     assert user.username.startswith(squatter.username + "-")
 
 
-def test_the_ags_claim_without_a_line_item_still_launches(launcher, platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_ags_claim_without_a_line_item_still_launches(launcher: Launcher, platform: Platform, quiz: Quiz) -> None:
     claims = platform.claims(sub="learner-7", custom={"quiz": quiz.slug})
     claims[AGS].pop("lineitem", None)
     assert launcher.launch(claims).status_code == 302
@@ -155,15 +162,15 @@ def test_the_ags_claim_without_a_line_item_still_launches(launcher, platform, qu
     (["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"], Membership.Role.LEARNER),
     ([], Membership.Role.LEARNER),
 ])
-def test_lti_roles_map_to_course_roles(roles, expected) -> None:  # type: ignore[no-untyped-def]
+def test_lti_roles_map_to_course_roles(roles: list[str], expected: str) -> None:
     assert role_from_lti(roles) == expected
 
 
-def test_a_teaching_assistant_launch_makes_a_ta(launcher, platform) -> None:  # type: ignore[no-untyped-def]
+def test_a_teaching_assistant_launch_makes_a_ta(launcher: Launcher, platform: Platform) -> None:
     launcher.launch(platform.claims(sub="ta-1", roles=[ROLE_INSTRUCTOR, ROLE_TA]))
     assert Membership.objects.get(user__lti_users__sub="ta-1").role == Membership.Role.TA
 
 
-def test_the_launch_url_refuses_a_plain_visit(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_launch_url_refuses_a_plain_visit(client: Client) -> None:
     assert client.post("/lti/launch/", {}).status_code == 400
     assert client.get("/lti/launch/").status_code == 405

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
+from lti_tool.models import LtiUser
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from courses.models import Membership
 from lti import services
@@ -14,7 +17,7 @@ from lti.tool import PlatformUnavailable
 from tests.factories import UserFactory
 
 from .conftest import Launcher
-from .platform import NRPS, ROLE_INSTRUCTOR, ROLE_LEARNER, ROLE_TA
+from .platform import NRPS, ROLE_INSTRUCTOR, ROLE_LEARNER, ROLE_TA, Platform
 
 MEMBERS = [
     {"user_id": "teacher-1", "roles": [ROLE_INSTRUCTOR], "status": "Active", "name": "Grace Hopper",
@@ -28,25 +31,26 @@ MEMBERS = [
 
 
 @pytest.fixture
-def no_background_sync(monkeypatch):  # type: ignore[no-untyped-def]
+def no_background_sync(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Instructor launches queue a roster sync; these tests run it themselves."""
     queued: list[int] = []
     monkeypatch.setattr(services.sync_roster, "delay", queued.append)
     return queued
 
 
-def launch_instructor(client, platform) -> CourseContext:  # type: ignore[no-untyped-def]
+def launch_instructor(client: Client, platform: Platform) -> CourseContext:
     response = Launcher(client, platform).launch(platform.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR]))
     assert response.status_code == 302, response.content[:500]
     return CourseContext.objects.select_related("course", "context__deployment__registration").get()
 
 
 def roles_by_sub(course_context: CourseContext) -> dict[str, str]:
-    return {m.user.lti_users.get().sub: m.role
+    return {LtiUser.objects.get(auth_user=m.user).sub: m.role
             for m in Membership.objects.filter(course=course_context.course).select_related("user")}
 
 
-def test_roster_sync_enrols_every_active_member_with_their_role(client, live_platform, no_background_sync) -> None:  # type: ignore[no-untyped-def]
+def test_roster_sync_enrols_every_active_member_with_their_role(
+        client: Client, live_platform: Platform, no_background_sync: list[int]) -> None:
     course_context = launch_instructor(client, live_platform)
     live_platform.members["course-101"] = MEMBERS
 
@@ -70,8 +74,9 @@ def test_roster_sync_enrols_every_active_member_with_their_role(client, live_pla
     assert get_user_model().objects.filter(lti_users__sub="learner-7").count() == 1
 
 
-def test_an_instructor_launch_queues_a_roster_sync_and_a_learner_launch_does_not(  # type: ignore[no-untyped-def]
-        client, platform, no_background_sync, django_capture_on_commit_callbacks) -> None:
+def test_an_instructor_launch_queues_a_roster_sync_and_a_learner_launch_does_not(
+        client: Client, platform: Platform, no_background_sync: list[int],
+        django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         Launcher(client, platform).launch(platform.claims(sub="learner-7"))
     assert no_background_sync == []
@@ -80,7 +85,8 @@ def test_an_instructor_launch_queues_a_roster_sync_and_a_learner_launch_does_not
     assert no_background_sync == [CourseContext.objects.get().pk]
 
 
-def test_a_course_without_a_roster_url_says_so(client, platform, no_background_sync) -> None:  # type: ignore[no-untyped-def]
+def test_a_course_without_a_roster_url_says_so(
+        client: Client, platform: Platform, no_background_sync: list[int]) -> None:
     claims = platform.claims(sub="teacher-1", roles=[ROLE_INSTRUCTOR], nrps=False)
     assert NRPS not in claims
     Launcher(client, platform).launch(claims)
@@ -88,7 +94,8 @@ def test_a_course_without_a_roster_url_says_so(client, platform, no_background_s
         roster_sync(course_context=CourseContext.objects.get())
 
 
-def test_an_unreachable_platform_is_a_fault_to_retry(client, platform, no_background_sync) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_platform_is_a_fault_to_retry(
+        client: Client, platform: Platform, no_background_sync: list[int]) -> None:
     course_context = launch_instructor(client, platform)
     platform.stop()  # nothing listens at its token URL any more
     with pytest.raises(PlatformUnavailable):
@@ -96,10 +103,11 @@ def test_an_unreachable_platform_is_a_fault_to_retry(client, platform, no_backgr
     assert Membership.objects.filter(course=course_context.course).count() == 1
 
 
-def test_the_admin_syncs_a_roster_on_demand(client, live_platform, no_background_sync) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_syncs_a_roster_on_demand(
+        client: Client, live_platform: Platform, no_background_sync: list[int]) -> None:
     course_context = launch_instructor(client, live_platform)
     live_platform.members["course-101"] = MEMBERS
-    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    admin = UserFactory.create(username="root", is_staff=True, is_superuser=True)
     client.force_login(admin)
 
     changelist = reverse("admin:lti_coursecontext_changelist")

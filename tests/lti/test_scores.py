@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
 from lti_tool.models import LtiLineItem
 from pylti1p3.exception import LtiServiceException
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from grader.events import attempt_graded
 from grader.models import Submission
@@ -19,7 +21,7 @@ from lti import receivers, scores
 from lti.models import QuizLink, ScoreSent
 from lti.tasks import publish_score
 from lti.tool import PlatformUnavailable
-from quiz.models import Item
+from quiz.models import Item, Quiz
 from tests.factories import ItemFactory, QuizFactory, UserFactory
 
 from .conftest import Launcher
@@ -29,10 +31,10 @@ CONTEXT = "course-101"
 
 
 @pytest.fixture
-def quiz(db):  # type: ignore[no-untyped-def]
-    quiz = QuizFactory(slug="two-items", title="Two items")
-    ItemFactory(quiz=quiz, slug="first-item")
-    ItemFactory(quiz=quiz, slug="second-item")
+def quiz(db: None) -> Quiz:
+    quiz = QuizFactory.create(slug="two-items", title="Two items")
+    ItemFactory.create(quiz=quiz, slug="first-item")
+    ItemFactory.create(quiz=quiz, slug="second-item")
     return quiz
 
 
@@ -60,8 +62,8 @@ def learner_of(sub: str) -> Any:
     return get_user_model().objects.get(lti_users__sub=sub)
 
 
-def test_the_quiz_score_goes_to_the_line_item_and_an_older_verdict_never_follows_a_newer(  # type: ignore[no-untyped-def]
-        client, live_platform, quiz) -> None:
+def test_the_quiz_score_goes_to_the_line_item_and_an_older_verdict_never_follows_a_newer(
+        client: Client, live_platform: Platform, quiz: Quiz) -> None:
     course, link = launch_learner(client, live_platform, quiz)
     ada = learner_of("learner-7")
     first = graded(ada, course, "first-item", 0.5, minutes_ago=2)
@@ -70,7 +72,7 @@ def test_the_quiz_score_goes_to_the_line_item_and_an_older_verdict_never_follows
     [sent] = live_platform.scores_for("learner-7")
     assert sent["scoreGiven"] == 25.0 and sent["scoreMaximum"] == 100.0  # mean of 0.5 and 0 (not tried)
     assert (sent["activityProgress"], sent["gradingProgress"]) == ("Submitted", "FullyGraded")
-    assert sent["timestamp"] == first.finished_at.isoformat()
+    assert first.finished_at is not None and sent["timestamp"] == first.finished_at.isoformat()
 
     second = graded(ada, course, "second-item", 1.0, minutes_ago=1)
     assert scores.score_publish(link_id=link.pk, user_id=ada.pk, submission_id=second.pk) == "sent"
@@ -87,7 +89,8 @@ def test_the_quiz_score_goes_to_the_line_item_and_an_older_verdict_never_follows
     assert (record.score, record.submission_id, record.verdict_at) == (0.75, second.pk, second.finished_at)
 
 
-def test_a_link_without_a_line_item_finds_or_creates_one_on_the_platform(client, live_platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_link_without_a_line_item_finds_or_creates_one_on_the_platform(
+        client: Client, live_platform: Platform, quiz: Quiz) -> None:
     course, link = launch_learner(client, live_platform, quiz, line_item=False)
     ada = learner_of("learner-7")
     attempt = graded(ada, course, "first-item", 1.0)
@@ -101,7 +104,8 @@ def test_a_link_without_a_line_item_finds_or_creates_one_on_the_platform(client,
     assert len(live_platform.line_items) == 1, "found again, not created twice"
 
 
-def test_a_platform_fault_is_retryable_and_a_refusal_is_not(client, live_platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_platform_fault_is_retryable_and_a_refusal_is_not(
+        client: Client, live_platform: Platform, quiz: Quiz) -> None:
     course, link = launch_learner(client, live_platform, quiz)
     ada = learner_of("learner-7")
     attempt = graded(ada, course, "first-item", 1.0)
@@ -117,7 +121,8 @@ def test_a_platform_fault_is_retryable_and_a_refusal_is_not(client, live_platfor
         scores.score_publish(link_id=link.pk, user_id=ada.pk, submission_id=attempt.pk)
 
 
-def test_no_score_without_the_score_scope_or_an_lti_identity(client, live_platform, quiz) -> None:  # type: ignore[no-untyped-def]
+def test_no_score_without_the_score_scope_or_an_lti_identity(
+        client: Client, live_platform: Platform, quiz: Quiz) -> None:
     claims_ags = live_platform.claims(sub="x", context_id=CONTEXT)[AGS]
     claims_ags["scope"] = [s for s in claims_ags["scope"] if not s.endswith("/score")]
     course, link = launch_learner(client, live_platform, quiz, **{AGS: claims_ags})
@@ -125,20 +130,21 @@ def test_no_score_without_the_score_scope_or_an_lti_identity(client, live_platfo
     attempt = graded(ada, course, "first-item", 1.0)
     assert scores.score_publish(link_id=link.pk, user_id=ada.pk, submission_id=attempt.pk) == "no score scope"
 
-    local = UserFactory(username="grace")
+    local = UserFactory.create(username="grace")
     assert scores.score_publish(link_id=link.pk, user_id=local.pk, submission_id=attempt.pk) == "no LTI identity"
     assert live_platform.recorded.scores == []
 
 
-def test_a_graded_attempt_queues_one_task_per_linked_quiz_holding_the_item(  # type: ignore[no-untyped-def]
-        client, platform, quiz, monkeypatch, django_capture_on_commit_callbacks) -> None:
+def test_a_graded_attempt_queues_one_task_per_linked_quiz_holding_the_item(
+        client: Client, platform: Platform, quiz: Quiz, monkeypatch: pytest.MonkeyPatch,
+        django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks) -> None:
     course, link = launch_learner(client, platform, quiz)
     ada = learner_of("learner-7")
     queued: list[tuple[int, int, int]] = []
     monkeypatch.setattr(receivers.publish_score, "delay", lambda *args: queued.append(args))
     attempt = graded(ada, course, "first-item", 1.0)
-    other_quiz_item = ItemFactory(slug="elsewhere")
-    local = UserFactory(username="grace")
+    other_quiz_item = ItemFactory.create(slug="elsewhere")
+    local = UserFactory.create(username="grace")
 
     with django_capture_on_commit_callbacks(execute=True):
         attempt_graded.send(sender=Submission, submission_id=attempt.pk, user_id=ada.pk, course_id=course.pk,
@@ -160,7 +166,8 @@ def wait_for(condition: Any, timeout: float = 45.0, what: str = "") -> None:
 
 
 @pytest.mark.worker
-def test_the_worker_retries_when_the_platform_answers_503_once(client, live_platform, quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_worker_retries_when_the_platform_answers_503_once(
+        client: Client, live_platform: Platform, quiz: Quiz, celery_worker: object) -> None:
     course, link = launch_learner(client, live_platform, quiz)
     ada = learner_of("learner-7")
     attempt = graded(ada, course, "first-item", 1.0)

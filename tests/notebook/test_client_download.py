@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from quiz.client_download import client_archive
@@ -41,7 +42,8 @@ def test_pip_installs_the_served_client(client: Client, tmp_path: Path) -> None:
     assert found.stdout.startswith(str(target))
 
 
-def test_the_notebooks_first_cell_installs_the_client_from_the_site(client: Client, learner, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_the_notebooks_first_cell_installs_the_client_from_the_site(
+        client: Client, learner: User, seed_quiz: None) -> None:
     client.force_login(learner)
     notebook = client.get("/quizzes/autograd-basics/notebook/?course=default").json()
     setup = "".join(notebook["cells"][1]["source"])

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import cache
+from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 
@@ -32,7 +34,7 @@ def own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 
 @pytest.fixture
-def ada(learner):  # type: ignore[no-untyped-def]
+def ada(learner: User) -> User:
     cache.delete(SubmissionRateThrottle.cache_format % {"scope": "submissions", "ident": learner.pk})
     return learner
 
@@ -43,7 +45,7 @@ def wrong_and_right(item: str) -> tuple[list[int], list[int]]:
     return [next(c.pk for c in choices if not c.correct)], right
 
 
-def test_logging_in_with_a_password_stores_the_servers_token(live_server, seed_quiz, ada,  # type: ignore[no-untyped-def]
+def test_logging_in_with_a_password_stores_the_servers_token(live_server: LiveServer, seed_quiz: None, ada: User,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("builtins.input", lambda prompt: "ada")
     monkeypatch.setattr("getpass.getpass", lambda prompt: "pass-word-123")
@@ -54,7 +56,7 @@ def test_logging_in_with_a_password_stores_the_servers_token(live_server, seed_q
     assert credentials.stored(live_server.url)["token"] == Token.objects.get(user=ada).key
 
 
-def test_a_wrong_password_is_refused_and_nothing_is_stored(live_server, seed_quiz, ada,  # type: ignore[no-untyped-def]
+def test_a_wrong_password_is_refused_and_nothing_is_stored(live_server: LiveServer, seed_quiz: None, ada: User,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("builtins.input", lambda prompt: "ada")
     monkeypatch.setattr("getpass.getpass", lambda prompt: "not-the-password")
@@ -63,14 +65,14 @@ def test_a_wrong_password_is_refused_and_nothing_is_stored(live_server, seed_qui
     assert not credentials.credentials_path().exists()
 
 
-def test_a_refused_environment_token_says_which_token(live_server, seed_quiz, ada,  # type: ignore[no-untyped-def]
+def test_a_refused_environment_token_says_which_token(live_server: LiveServer, seed_quiz: None, ada: User,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOGRAD_QUIZ_TOKEN", "0" * 40)
     with pytest.raises(AuthenticationFailed, match=r"refused \$AUTOGRAD_QUIZ_TOKEN"):
         autograd_quiz.login(live_server.url)
 
 
-def test_the_course_rules_refusal_comes_in_the_servers_words(live_server, seed_quiz, ada,  # type: ignore[no-untyped-def]
+def test_the_course_rules_refusal_comes_in_the_servers_words(live_server: LiveServer, seed_quiz: None, ada: User,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     CourseQuiz.objects.filter(course__slug="default").update(max_attempts=1)
     monkeypatch.setenv("AUTOGRAD_QUIZ_TOKEN", Token.objects.create(user=ada).key)
@@ -83,7 +85,7 @@ def test_the_course_rules_refusal_comes_in_the_servers_words(live_server, seed_q
     assert not str(refused.value).startswith("choices:"), "the reason, without the field's name"
 
 
-def test_throttling_by_the_server_says_how_long_to_wait(live_server, seed_quiz, ada,  # type: ignore[no-untyped-def]
+def test_throttling_by_the_server_says_how_long_to_wait(live_server: LiveServer, seed_quiz: None, ada: User,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SubmissionRateThrottle, "THROTTLE_RATES",
                         {**api_settings.DEFAULT_THROTTLE_RATES, "submissions": "2/min"})

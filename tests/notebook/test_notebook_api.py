@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from courses.models import CourseQuiz, QuizStart
@@ -81,7 +82,7 @@ def test_the_notebook_holds_no_solution_explanation_or_answer_feedback(api: APIC
     assert secrets >= len(items())
 
 
-def test_each_learner_gets_their_own_numbers(practice_quiz: None, learner, other_learner) -> None:  # type: ignore[no-untyped-def]
+def test_each_learner_gets_their_own_numbers(practice_quiz: None, learner: User, other_learner: User) -> None:
     starters = {}
     for user in (learner, other_learner):
         api = APIClient()
@@ -98,17 +99,17 @@ def test_each_learner_gets_their_own_numbers(practice_quiz: None, learner, other
 
 def test_a_quiz_outside_the_viewers_courses_is_a_404_in_the_error_shape(seed_quiz: None) -> None:
     api = APIClient()
-    api.force_authenticate(UserFactory(username="outsider", enrol=False))
+    api.force_authenticate(UserFactory.create(username="outsider", enrol=False))
     response = api.get(URL)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert api.get("/api/v1/quizzes/no-such-quiz/notebook/").status_code == 404
 
 
-def test_a_quiz_in_two_of_the_viewers_courses_needs_the_course(api: APIClient, seed_quiz: None, learner) -> None:  # type: ignore[no-untyped-def]
-    other = CourseFactory(slug="ml101", title="ML 101")
-    CourseQuizFactory(course=other, quiz=CourseQuiz.objects.get(course__slug="default").quiz)
-    MembershipFactory(course=other, user=learner)
+def test_a_quiz_in_two_of_the_viewers_courses_needs_the_course(api: APIClient, seed_quiz: None, learner: User) -> None:
+    other = CourseFactory.create(slug="ml101", title="ML 101")
+    CourseQuizFactory.create(course=other, quiz=CourseQuiz.objects.get(course__slug="default").quiz)
+    MembershipFactory.create(course=other, user=learner)
     refused = api.get(URL)
     assert refused.status_code == 400
     assert "course" in refused.json()["error"]["fields"]
@@ -122,7 +123,7 @@ def test_the_notebook_needs_a_login(seed_quiz: None) -> None:
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_downloading_starts_a_time_limited_quizs_clock(api: APIClient, seed_quiz: None, learner) -> None:  # type: ignore[no-untyped-def]
+def test_downloading_starts_a_time_limited_quizs_clock(api: APIClient, seed_quiz: None, learner: User) -> None:
     course_quiz = CourseQuiz.objects.get(course__slug="default", quiz__slug="autograd-basics")
     course_quiz.time_limit_minutes = 30
     course_quiz.save()

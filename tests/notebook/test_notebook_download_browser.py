@@ -8,13 +8,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from django.contrib.auth.models import User
+from pytest_django.live_server_helper import LiveServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def test_the_quiz_page_link_downloads_the_notebook(live_server, seed_quiz, learner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_quiz_page_link_downloads_the_notebook(
+        live_server: LiveServer, seed_quiz: None, learner: User, tmp_path: Path) -> None:
     if os.environ.get("E2E_SKIP") == "1":
         pytest.skip("E2E_SKIP=1: browser tests skipped")
     if not CHROMIUM.exists():

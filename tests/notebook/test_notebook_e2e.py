@@ -16,8 +16,10 @@ from urllib.request import Request, urlopen
 
 import nbformat
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from nbclient import NotebookClient
+from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 
 from grader.apis import SubmissionRateThrottle
@@ -73,8 +75,9 @@ def rich(cell: nbformat.NotebookNode) -> dict[str, Any]:
     return shown[0].data
 
 
-def test_a_downloaded_notebook_is_graded_cell_by_cell(live_server, celery_worker, seed_quiz, learner,  # type: ignore[no-untyped-def]
-                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_downloaded_notebook_is_graded_cell_by_cell(
+        live_server: LiveServer, celery_worker: object, seed_quiz: None, learner: User, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     cache.delete(SubmissionRateThrottle.cache_format % {"scope": "submissions", "ident": learner.pk})
     token = Token.objects.create(user=learner).key
     notebook = download(live_server.url, token)

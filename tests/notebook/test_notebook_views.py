@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from courses.models import CourseQuiz
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def site(learner, seed_quiz) -> Client:  # type: ignore[no-untyped-def]
+def site(learner: User, seed_quiz: None) -> Client:
     client = Client()
     client.force_login(learner)
     return client
@@ -43,10 +44,10 @@ def test_the_download_needs_a_login(seed_quiz: None) -> None:
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_a_quiz_in_two_courses_asks_which_course(site: Client, learner) -> None:  # type: ignore[no-untyped-def]
-    other = CourseFactory(slug="ml101", title="ML 101")
-    CourseQuizFactory(course=other, quiz=CourseQuiz.objects.get(course__slug="default").quiz)
-    MembershipFactory(course=other, user=learner)
+def test_a_quiz_in_two_courses_asks_which_course(site: Client, learner: User) -> None:
+    other = CourseFactory.create(slug="ml101", title="ML 101")
+    CourseQuizFactory.create(course=other, quiz=CourseQuiz.objects.get(course__slug="default").quiz)
+    MembershipFactory.create(course=other, user=learner)
     response = site.get("/quizzes/autograd-basics/notebook/")
     assert response.status_code == 200 and "Choose a course" in response.content.decode()
     assert 'href="/quizzes/autograd-basics/notebook/?course=ml101"' in response.content.decode()

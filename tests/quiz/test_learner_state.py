@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from quiz.models import Item, LearnerItemState
@@ -10,13 +11,13 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def api_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def api_for(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
 
 
-def test_a_draft_and_the_opened_hints_follow_the_learner(learner, other_learner, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_and_the_opened_hints_follow_the_learner(learner: User, other_learner: User, seed_quiz: None) -> None:
     api = api_for(learner)
     url = "/api/v1/items/grad-of-polynomial/state/"
     assert api.put(url, {"draft": "x = 1\n"}, format="json").json()["draft"] == "x = 1\n"
@@ -28,7 +29,7 @@ def test_a_draft_and_the_opened_hints_follow_the_learner(learner, other_learner,
         "draft": "", "draft_saved_at": None, "hints_opened": 0}
 
 
-def test_bad_state_is_refused_and_nothing_is_stored(learner, seed_quiz) -> None:  # type: ignore[no-untyped-def]
+def test_bad_state_is_refused_and_nothing_is_stored(learner: User, seed_quiz: None) -> None:
     api = api_for(learner)
     url = "/api/v1/items/grad-of-polynomial/state/"
     hints = len(Item.objects.get(slug="grad-of-polynomial").hints)
@@ -40,7 +41,7 @@ def test_bad_state_is_refused_and_nothing_is_stored(learner, seed_quiz) -> None:
     assert not LearnerItemState.objects.exists()
 
 
-def test_an_item_outside_your_courses_keeps_no_state(seed_quiz) -> None:  # type: ignore[no-untyped-def]
-    outsider = UserFactory(username="outsider", enrol=False)
+def test_an_item_outside_your_courses_keeps_no_state(seed_quiz: None) -> None:
+    outsider = UserFactory.create(username="outsider", enrol=False)
     response = api_for(outsider).put("/api/v1/items/grad-of-polynomial/state/", {"draft": "x"}, format="json")
     assert response.status_code == 404 and not LearnerItemState.objects.exists()

@@ -4,13 +4,14 @@ from __future__ import annotations
 import io
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from grader.models import Submission
 from quiz.models import Check, Choice, Item, Quiz
-from tests.factories import SubmissionFactory, UserFactory
+from tests.factories import SubmissionFactory, UserFactory, expected_of
 
 pytestmark = pytest.mark.django_db
 
@@ -104,8 +105,8 @@ def test_seed_quiz_holds_every_notebook_question_in_order_with_the_ten_code_item
 def test_seed_reference_values_are_what_the_notebook_prints() -> None:
     load(SEED)
 
-    def expected(slug: str, target: str) -> dict:
-        return Check.objects.get(item__slug=slug, target=target, compare__in=("value", "none")).expected
+    def expected(slug: str, target: str) -> dict[str, Any]:
+        return expected_of(Check.objects.get(item__slug=slug, target=target, compare__in=("value", "none")))
 
     assert expected("grad-of-polynomial", "x.grad")["values"] == [7.0]
     assert expected("vector-grad", "x.grad")["values"] == [7.0, 9.0]
@@ -114,9 +115,9 @@ def test_seed_reference_values_are_what_the_notebook_prints() -> None:
     assert expected("zero-grad", "g") == {"kind": "float", "value": 7.0}
     assert expected("autograd-grad", "x.grad")["kind"] == "none"
     assert Check.objects.get(item__slug="autograd-grad", target="x.grad").compare == "none"
-    autograd = Check.objects.get(item__slug="grad-of-polynomial", target="x.grad", compare="autograd").expected
+    autograd = expected_of(Check.objects.get(item__slug="grad-of-polynomial", target="x.grad", compare="autograd"))
     assert autograd["lineage"] == {"writer": "engine", "changed": False, "sources": [], "complete": True}
-    graph = Check.objects.get(item__slug="grad-of-polynomial", target="y", compare="graph").expected["graph"]
+    graph = expected_of(Check.objects.get(item__slug="grad-of-polynomial", target="y", compare="graph"))["graph"]
     assert sorted(n[0] for n in graph["nodes"]) == ["AccumulateGrad", "AddBackward0", "AddBackward0",
                                                     "MulBackward0", "PowBackward0"]
     assert Check.objects.get(item__slug="freeze-layer", target="model[0].weight.requires_grad").compare == "bool"
@@ -134,7 +135,7 @@ def test_second_load_changes_nothing_and_says_so() -> None:
 def test_an_item_with_submissions_is_archived_not_deleted(tmp_path: Path) -> None:
     path = write(tmp_path, QUIZ)
     load(path)
-    SubmissionFactory(item=Item.objects.get(slug="tiny-grad"), user=UserFactory())
+    SubmissionFactory.create(item=Item.objects.get(slug="tiny-grad"), user=UserFactory.create())
     write(tmp_path, QUIZ.split("  - slug: tiny-grad")[0] + "  - slug: tiny-choice" + QUIZ.split("  - slug: tiny-choice")[1])
     out = load(path)
     assert "archived: tiny-grad" in out
@@ -153,7 +154,7 @@ def test_an_item_without_submissions_is_deleted_when_it_leaves_the_file(tmp_path
 def test_an_archived_item_that_returns_is_active_again(tmp_path: Path) -> None:
     path = write(tmp_path, QUIZ)
     load(path)
-    SubmissionFactory(item=Item.objects.get(slug="tiny-choice"), user=UserFactory())
+    SubmissionFactory.create(item=Item.objects.get(slug="tiny-choice"), user=UserFactory.create())
     write(tmp_path, QUIZ.split("  - slug: tiny-choice")[0])
     load(path)
     assert Item.objects.get(slug="tiny-choice").archived
@@ -165,12 +166,12 @@ def test_an_archived_item_that_returns_is_active_again(tmp_path: Path) -> None:
 def test_changing_a_solution_recomputes_the_reference_and_bumps_the_version(tmp_path: Path) -> None:
     path = write(tmp_path, QUIZ)
     load(path)
-    assert Check.objects.get(item__slug="tiny-grad").expected["values"] == [6.0]
+    assert expected_of(Check.objects.get(item__slug="tiny-grad"))["values"] == [6.0]
     write(tmp_path, QUIZ.replace("torch.tensor(3.0", "torch.tensor(5.0"))
     out = load(path)
     assert "running the reference solution of tiny-grad" in out and "updated: tiny-grad" in out
     item = Item.objects.get(slug="tiny-grad")
-    assert item.version == 2 and item.checks.get().expected["values"] == [10.0]
+    assert item.version == 2 and expected_of(item.checks.get())["values"] == [10.0]
 
 
 def test_choice_ids_stay_stable_when_text_changes(tmp_path: Path) -> None:

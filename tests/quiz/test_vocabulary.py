@@ -7,10 +7,11 @@ judge to know it; these tests fail when one of them does not.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
+from django import forms
 
 from grader.models import Submission
 from grader.sandbox import CHECK_KINDS, STATIC_KINDS, VERDICTS, Check, Limits, RunOutcome, judge
@@ -36,7 +37,10 @@ def outcome(observation: dict[str, Any] | None) -> RunOutcome:
 
 def test_every_check_kind_is_a_model_choice_and_an_admin_choice() -> None:
     assert CheckModel.Compare.values == list(CHECK_KINDS)
-    admin_choices = [value for value, _ in CheckForm.base_fields["compare"].choices if value]
+    field = CheckForm.base_fields["compare"]
+    assert isinstance(field, forms.ChoiceField)
+    choices = cast("list[tuple[str, str]]", field.choices)  # a ChoiceField keeps its choices as a list of pairs
+    admin_choices = [value for value, _ in choices if value]
     assert admin_choices == list(CHECK_KINDS)
 
 

@@ -23,7 +23,7 @@ def tensor(values: list[Any], shape: list[int] | None = None, dtype: str = "floa
             "is_leaf": True, "grad_fn": None, "values": values, **extra}
 
 
-def scalar(value: float, dtype: str = "float32") -> dict[str, Any]:
+def scalar(value: float | str, dtype: str = "float32") -> dict[str, Any]:
     return tensor([value], shape=[], dtype=dtype)
 
 

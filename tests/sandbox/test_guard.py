@@ -73,7 +73,7 @@ def test_a_private_copy_ignores_patches_to_its_module_and_to_builtins() -> None:
         honest = copy.encode({"a": [1, 2.5, "x"]})
         observe._escape = lambda s: '"forged"'
         observe._float_repr = lambda f: "7.0"
-        builtins.type = lambda o: dict
+        setattr(builtins, "type", lambda o: dict)  # a learner's patch; mypy rightly refuses the plain assignment
         builtins.len = lambda o: 0
         json.dumps = lambda *a, **k: "{}"
         try:
@@ -141,7 +141,7 @@ def test_the_audit_hook_refuses_and_trusted_stands_it_down() -> None:
 def test_scrubbing_hides_the_graders_modules() -> None:
     def probe() -> str:
         main = sys.modules["__main__"]
-        main.planted = observe  # the zygote's __main__ holds the zygote module, say
+        setattr(main, "planted", observe)  # the zygote's __main__ holds the zygote module, say
         count = guard.scrub_modules()
         left = [n for n in sys.modules if n.startswith("grader")]
         return json.dumps({"count": count, "left": left, "main": hasattr(main, "planted")})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_no_memory_controller_is_a_clear_refusal(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def cgroups() -> MemoryCgroups:
+def cgroups() -> Iterator[MemoryCgroups]:
     try:
         group = MemoryCgroups.create()
     except CgroupUnavailable as exc:

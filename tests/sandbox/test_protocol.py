@@ -76,7 +76,7 @@ BAD_FRAMES: list[tuple[str, Any, int]] = [
     ("cpu-ms-negative", {**done(), "cpu_ms": -1}, 0),
     ("cpu-ms-string", {**done(), "cpu_ms": "1"}, 0),
     ("unknown-kind", done({"kind": "verdict", "value": "passed"}), 1),
-    ("observation-not-an-object", done(["tensor"]), 1),  # type: ignore[arg-type]
+    ("observation-not-an-object", done(["tensor"]), 1),  # type: ignore[arg-type]  # malformed on purpose
     ("extra-observation-key", done({"kind": "none", "value": 7}), 1),
     ("bool-as-int", done({"kind": "bool", "value": 1}), 1),
     ("int-as-bool", done({"kind": "int", "value": True}), 1),

@@ -54,8 +54,9 @@ def verdict(name: str | int, *args: int, arch: int = bpf.AUDIT_ARCH_X86_64, prog
     return bpf.evaluate(program, nr, tuple(args), arch=arch)
 
 
-def assert_verdict(expected: int, name: str | int, *args: int, **kwargs: object) -> None:
-    got = verdict(name, *args, **kwargs)  # type: ignore[arg-type]
+def assert_verdict(expected: int, name: str | int, *args: int, arch: int = bpf.AUDIT_ARCH_X86_64,
+                   program: bytes = PROGRAM) -> None:
+    got = verdict(name, *args, arch=arch, program=program)
     assert got == expected, f"{name}{args}: {bpf.describe(got)}, expected {bpf.describe(expected)}"
 
 

@@ -3,7 +3,7 @@ gunicorn on the test database."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -20,17 +20,17 @@ from .server import GunicornProcess
 @pytest.fixture
 def code_item(db: None) -> Item:
     """A code item of the default course with a stored reference value (grading would need a worker)."""
-    item = ItemFactory(slug="poly", quiz=QuizFactory(slug="basics"))
-    CheckFactory(item=item)
+    item = ItemFactory.create(slug="poly", quiz=QuizFactory.create(slug="basics"))
+    CheckFactory.create(item=item)
     return item
 
 
 @pytest.fixture
 def choice_item(code_item: Item) -> Item:
-    item = ChoiceItemFactory(slug="pick", quiz=code_item.quiz)
-    ChoiceFactory(item=item, correct=True)
-    ChoiceFactory(item=item)
-    ChoiceFactory(item=item)
+    item = ChoiceItemFactory.create(slug="pick", quiz=code_item.quiz)
+    ChoiceFactory.create(item=item, correct=True)
+    ChoiceFactory.create(item=item)
+    ChoiceFactory.create(item=item)
     return item
 
 
@@ -49,9 +49,10 @@ def token(learner: Any) -> str:
 @pytest.fixture
 def unthrottled() -> Iterator[None]:
     """Many submissions from one learner in a second: lift the per-user rate (it has tests of its own)."""
-    SubmissionRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "submissions": "100000/min"}
+    defaults = cast("dict[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES)  # the stubs say numbers; they are strings
+    SubmissionRateThrottle.THROTTLE_RATES = {**defaults, "submissions": "100000/min"}
     yield
-    SubmissionRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    SubmissionRateThrottle.THROTTLE_RATES = defaults
 
 
 @pytest.fixture

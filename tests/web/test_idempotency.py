@@ -22,7 +22,7 @@ CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 2 + 3 * x
 
 
 def post(client: APIClient, body: dict[str, Any], key: str | None = None) -> Any:
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    headers: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
     return client.post(URL, body, format="json", **headers)
 
 
@@ -78,7 +78,9 @@ def test_without_a_key_every_post_is_a_new_submission(api: APIClient) -> None:
 ])
 def test_the_same_key_for_another_request_is_a_422(api: APIClient, choice_item: Item, body: dict[str, Any]) -> None:
     if body.get("choices") == []:
-        body["choices"] = [choice_item.choices.first().pk]
+        first = choice_item.choices.first()
+        assert first is not None
+        body["choices"] = [first.pk]
     post(api, {"item": "poly", "code": CODE}, key="reused")
     response = post(api, body, key="reused")
     assert response.status_code == 422, response.content
@@ -89,7 +91,7 @@ def test_the_same_key_for_another_request_is_a_422(api: APIClient, choice_item: 
 
 def test_keys_belong_to_one_learner(api: APIClient, code_item: Item) -> None:
     other = APIClient()
-    other.force_authenticate(UserFactory(username="grace"))
+    other.force_authenticate(UserFactory.create(username="grace"))
     mine = post(api, {"item": "poly", "code": CODE}, key="shared-key").json()
     theirs = post(other, {"item": "poly", "code": CODE}, key="shared-key")
     assert theirs.status_code == 202 and "Idempotent-Replayed" not in theirs
@@ -144,9 +146,9 @@ def test_concurrent_retries_store_one_submission(code_item: Item, learner: Any, 
 def test_the_same_key_for_two_courses_at_once_stores_one(code_item: Item, learner: Any, unthrottled: None) -> None:
     """Two courses lock apart, so the database's unique key decides: one stores, the other is told the key
     went to another request (never a 500, never two rows)."""
-    other = CourseFactory(slug="other-course")
-    CourseQuizFactory(course=other, quiz=code_item.quiz)
-    MembershipFactory(course=other, user=learner)
+    other = CourseFactory.create(slug="other-course")
+    CourseQuizFactory.create(course=other, quiz=code_item.quiz)
+    MembershipFactory.create(course=other, user=learner)
     statuses: list[int] = []
     barrier = threading.Barrier(2)
 
@@ -177,9 +179,9 @@ def test_a_retry_while_the_first_is_uncommitted_waits_for_it(code_item: Item, le
     learner's lock, then finds the row: a replay (not "a repeat of an earlier answer"), or, sent for another
     course, a 422 saying where the key went. (Should a writer ever skip that lock, the unique key in the
     database still stops the second row: submission_create_once turns its IntegrityError into the same answer.)"""
-    other = CourseFactory(slug="other-course")
-    CourseQuizFactory(course=other, quiz=code_item.quiz)
-    MembershipFactory(course=other, user=learner)
+    other = CourseFactory.create(slug="other-course")
+    CourseQuizFactory.create(course=other, quiz=code_item.quiz)
+    MembershipFactory.create(course=other, user=learner)
     stored, retry_started = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 

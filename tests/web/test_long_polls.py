@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -63,8 +63,8 @@ def latencies(url: str, token: str, count: int = 20, spacing: float = 0.1) -> li
 def test_fifty_long_polls_do_not_delay_an_ordinary_request(
         gunicorn: Callable[..., GunicornProcess], code_item: Item, learner: Any, token: str) -> None:
     server = gunicorn()
-    pending = SubmissionFactory(user=learner, item=code_item, status=Submission.Status.QUEUED)  # no worker: stays
-    graded = SubmissionFactory(user=learner, item=code_item, status=Submission.Status.PASSED, score=1.0)
+    pending = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.QUEUED)  # no worker: stays
+    graded = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.PASSED, score=1.0)
     ordinary = f"{server.url}/api/v1/submissions/{graded.pk}/"
     for _ in range(3):  # warm every process (and some of its threads): concurrent, or one process gets them all
         warm = [threading.Thread(target=timed_get, args=(ordinary, token)) for _ in range(8)]
@@ -117,7 +117,7 @@ def test_fifty_long_polls_do_not_delay_an_ordinary_request(
 def test_a_process_lets_only_so_many_requests_wait(code_item: Item, learner: Any) -> None:
     """Past GRADER_WAITS_PER_PROCESS, a wait answers at once rather than taking the threads ordinary requests
     need."""
-    pending = SubmissionFactory(user=learner, item=code_item, status=Submission.Status.QUEUED)
+    pending = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.QUEUED)
     is_final = lambda: not Submission.objects.filter(pk=pending.pk, status__in=Submission.PENDING).exists()  # noqa: E731
     def hold() -> None:
         try:
@@ -158,7 +158,7 @@ def test_make_run_and_compose_serve_with_the_threaded_config(monkeypatch: pytest
             started.append(argv)
 
     monkeypatch.setattr(devstack, "wait_until", lambda *args, **kwargs: None)  # nothing is started
-    devstack.start_web(Stack(), "127.0.0.1", 0, workers=2)  # type: ignore[arg-type]
+    devstack.start_web(cast(devstack.Stack, Stack()), "127.0.0.1", 0, workers=2)  # a stand-in that records argv
     argv = started[0]
     assert argv[argv.index("-c") + 1] == str(ROOT / "config" / "gunicorn.conf.py")
     assert "--threads" not in argv and "--worker-class" not in argv

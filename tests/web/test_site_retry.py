@@ -59,6 +59,7 @@ def test_a_resent_answer_whose_reply_was_lost_is_stored_once(page: Any, ada: Any
     assert stored.idempotency_key == sent[0] and stored.attempt == 1
 
     wrong = choice_item.choices.filter(correct=False).first()
+    assert wrong is not None
     page.locator(f"input[name=choices][value='{wrong.pk}']").check()
     page.get_by_role("button", name="Check my answer").click()
     expect(page.locator("#verdict .verdict")).to_have_attribute("data-status", "failed")

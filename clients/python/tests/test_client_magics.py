@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +49,9 @@ def no_prompt(*args: object) -> str:
     raise AssertionError("asked for input")
 
 
-def test_a_grade_cell_sends_its_code_and_shows_the_verdict(shell: InteractiveShell, quiz: FakeServer,
-                                                           monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_grade_cell_sends_its_code_and_shows_the_verdict(
+        shell: InteractiveShell, quiz: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AUTOGRAD_QUIZ_TOKEN", "tok-env")
     shell.run_line_magic("quiz_login", f"{quiz.url} --course default")
     result = shell.run_cell(f"%%grade grad-of-polynomial\n{CODE}")
@@ -65,8 +66,9 @@ def test_a_grade_cell_sends_its_code_and_shows_the_verdict(shell: InteractiveShe
     assert not credentials.credentials_path().exists(), "a token from the environment is never written down"
 
 
-def test_a_quiz_error_is_its_message_without_a_traceback(shell: InteractiveShell, quiz: FakeServer,
-                                                         monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_quiz_error_is_its_message_without_a_traceback(
+        shell: InteractiveShell, quiz: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AUTOGRAD_QUIZ_TOKEN", "tok-env")
     quiz.on("POST", "/api/v1/submissions/", Answer(429, {"error": {"code": "throttled", "message": "slow down"}},
                                                    headers={"Retry-After": "9"}))
@@ -80,10 +82,18 @@ def test_a_quiz_error_is_its_message_without_a_traceback(shell: InteractiveShell
 
 
 def test_login_asks_for_the_password_without_echo_and_keeps_the_token_for_next_time(
-        shell: InteractiveShell, quiz: FakeServer, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    asked = []
-    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "ada")
-    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or "pass-word-123")
+        shell: InteractiveShell, quiz: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[str] = []
+
+    def answer(reply: str) -> Callable[[str], str]:
+        def ask(prompt: str) -> str:
+            asked.append(prompt)
+            return reply
+        return ask
+
+    monkeypatch.setattr("builtins.input", answer("ada"))
+    monkeypatch.setattr(getpass, "getpass", answer("pass-word-123"))
     shell.run_line_magic("quiz_login", quiz.url)
     assert asked == [f"Username on {quiz.url}: ", "Password for ada (not shown): "]
     [trade] = quiz.seen("POST", "/api/v1/auth/token/")

@@ -263,7 +263,8 @@ def _message(detail: dict[str, Any]) -> str:
 def _error_for(response: Response, *, method: str, url: str, server: str) -> QuizError:
     """The exception for a non-2xx answer, with the server's message ({"error": {"code", "message", "fields"}})."""
     body = response.body
-    detail = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+    error = body.get("error") if isinstance(body, dict) else None
+    detail: dict[str, Any] = error if isinstance(error, dict) else {}
     message = _message(detail)
     status = response.status
     if status == 401:
