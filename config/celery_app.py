@@ -63,7 +63,7 @@ class HeartbeatFile(bootsteps.StartStopStep):
         if consumer.connection is None or task_consumer is None or not task_consumer.queues:
             return  # not consuming: let the file go stale
         try:
-            self.path.touch()  # type: ignore[union-attr]
+            self.path.touch()  # type: ignore[union-attr]  # start() schedules beats only when there is a path
         except OSError as exc:
             logger.warning("cannot touch the heartbeat file %s: %s", self.path, exc)
 
@@ -105,7 +105,8 @@ def _guard_closed_redis_channel() -> None:
     import redis
     from kombu.transport import redis as kombu_redis
 
-    original = kombu_redis.Channel._connparams
+    channel: Any = kombu_redis.Channel  # _connparams is private to kombu: celery-types does not describe it
+    original = channel._connparams
     if getattr(original, "guarded", False):
         return
 
@@ -114,9 +115,9 @@ def _guard_closed_redis_channel() -> None:
             raise redis.exceptions.ConnectionError("the broker connection of this channel was closed")
         return original(self, asynchronous=asynchronous)
 
-    _connparams.guarded = True  # type: ignore[attr-defined]
-    _connparams.original = original  # type: ignore[attr-defined]
-    kombu_redis.Channel._connparams = _connparams
+    setattr(_connparams, "guarded", True)
+    setattr(_connparams, "original", original)
+    channel._connparams = _connparams
 
 
 _guard_closed_redis_channel()

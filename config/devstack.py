@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -46,7 +46,7 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
-def wait_until(check: callable, what: str, timeout: float = 30.0) -> None:  # type: ignore[valid-type]
+def wait_until(check: Callable[[], object], what: str, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if check():

@@ -69,8 +69,11 @@ def course_quiz_for(*, user: Any, item: Item | None = None, quiz: Quiz | None = 
                     now: datetime | None = None) -> CourseQuiz:
     """The course quiz an attempt at `item` (or a visit to `quiz`) belongs to: the one course of the viewer's
     that runs its quiz, or the course named. Raises NotInCourse or WhichCourse."""
-    quiz_id = item.quiz_id if item is not None else quiz.pk  # type: ignore[union-attr]
-    what = f"the item {item.slug!r}" if item is not None else f"the quiz {quiz.slug!r}"  # type: ignore[union-attr]
+    if item is not None:
+        quiz_id, what = item.quiz_id, f"the item {item.slug!r}"
+    else:
+        assert quiz is not None, "course_quiz_for takes an item or a quiz"
+        quiz_id, what = quiz.pk, f"the quiz {quiz.slug!r}"
     rows = course_quiz_list(user=user, now=now).filter(quiz_id=quiz_id)
     if course:
         rows = rows.filter(course__slug=course)

@@ -165,7 +165,7 @@ def choice_grade(*, item: Item, selected: list[int]) -> ChoiceResult:
     passed = set(chosen) == correct
     grade = Grade(status=Status.PASSED if passed else Status.FAILED,
                   score=1.0 if passed else round(max(0, hits - wrong) / len(correct), 6))
-    grade.checks = results  # type: ignore[assignment] - already plain dicts
+    grade.checks = results  # type: ignore[assignment]  # already plain dicts, as stored
     return ChoiceResult(grade=grade, selected=chosen)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -23,7 +23,7 @@ DATABASE_BACKOFF_MAX = 15
 
 @shared_task(name="grader.grade_submission", bind=True, acks_late=True, reject_on_worker_lost=True,
              max_retries=MAX_RETRIES)
-def grade_submission(self, submission_id: int) -> str | None:  # type: ignore[no-untyped-def]
+def grade_submission(self: Task, submission_id: int) -> str | None:
     """Grade one code submission in the sandbox and store its verdict.
 
     Idempotent: a submission already graded, or held by another live task, is left
@@ -46,9 +46,10 @@ def grade_submission(self, submission_id: int) -> str | None:  # type: ignore[no
         raise self.retry(exc=exc, countdown=countdown, max_retries=DATABASE_RETRIES) from None
 
 
-def _grade(task, submission_id: int) -> str | None:  # type: ignore[no-untyped-def]
+def _grade(task: Task, submission_id: int) -> str | None:
     close_old_connections()  # a task is a request: drop connections past CONN_MAX_AGE or broken
     task_id = task.request.id
+    assert task_id is not None, "a task run by a worker or by apply() has an id"
     submission = services.submission_claim(submission_id=submission_id, task_id=task_id, retries=task.request.retries)
     if submission is None:
         return None

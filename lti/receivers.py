@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -22,5 +23,5 @@ def attempt_graded_publish(sender: Any, *, submission_id: int, user_id: int, cou
         logger.exception("submission %s: could not look up LTI links; no score sent", submission_id)
         return
     for link_id in link_ids:
-        # Bound now: a lambda in a loop would see the last link_id only.
-        transaction.on_commit(lambda link_id=link_id: publish_score.delay(link_id, user_id, submission_id))
+        # partial binds link_id now: a bare lambda in the loop would see the last one only.
+        transaction.on_commit(partial(publish_score.delay, link_id, user_id, submission_id))

@@ -38,7 +38,7 @@ USER_AGENT = "autograd-quiz-lti"
 class _TimeoutSession(requests.Session):
     """A requests session whose every call has a timeout (PyLTI1p3 sets none)."""
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
         return super().request(*args, **kwargs)
 
@@ -94,7 +94,7 @@ class LaunchStorage(DjangoCacheDataStorage):
 
 class LaunchSessionService(DjangoSessionService):
     def consume_nonce(self, nonce: str) -> bool:
-        return self.data_storage.pop_value(self._get_key("nonce", nonce))  # type: ignore[attr-defined]
+        return self.data_storage.pop_value(self._get_key("nonce", nonce))  # type: ignore[attr-defined]  # our storage's method
 
 
 class MessageLaunch(DjangoMessageLaunch):
@@ -119,7 +119,8 @@ class MessageLaunch(DjangoMessageLaunch):
         nonce = self._get_jwt_body()["nonce"]
         if not self._session_service.consume_nonce(nonce):
             raise LtiException("This launch was already used (its nonce was spent): launches cannot be replayed")
-        return super().save_launch_data()  # type: ignore[no-any-return]
+        super().save_launch_data()
+        return self
 
 
 def launch_validate(request: HttpRequest) -> LtiLaunch:

@@ -364,7 +364,7 @@ class QuizAdmin(admin.ModelAdmin):
 
     @admin.display(description="items", ordering="_item_count")
     def item_count(self, obj: Quiz) -> int:
-        return obj._item_count  # type: ignore[attr-defined]
+        return obj._item_count  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.display(description="statistics")
     def statistics_link(self, obj: Quiz) -> SafeString:
@@ -498,7 +498,7 @@ class ItemAdmin(admin.ModelAdmin):
     # ---- columns and read-only fields
     @admin.display(description="checks", ordering="_check_count")
     def check_count(self, obj: Item) -> int:
-        return obj._check_count  # type: ignore[attr-defined]
+        return obj._check_count  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.display(description="reference")
     def reference_state(self, obj: Item) -> str:

@@ -274,7 +274,7 @@ def item_detail(request: HttpRequest, slug: str) -> HttpResponse:
         message = "; ".join(e for errors in form.errors.values() for e in errors)
         return _item_page(request, item, course_quiz, form_error=message, posted=form, status=400)
     throttle = SubmissionRateThrottle()  # the same per-learner budget as the API
-    if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+    if not throttle.allow_request(request, None):
         wait = throttle.wait()
         message = "You are submitting very fast. Please wait" + (f" {int(wait) + 1} s" if wait else "") + "."
         return _item_page(request, item, course_quiz, form_error=message, posted=form, status=429)
@@ -327,7 +327,7 @@ def attempt_graph(request: HttpRequest, pk: int, index: int) -> HttpResponse:
 def _token_user(request: HttpRequest) -> Any:
     """The user of an `Authorization: Token …` header (the API's tokens), or None."""
     try:
-        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+        found = TokenAuthentication().authenticate(request)
     except AuthenticationFailed:
         return None
     return found[0] if found else None

@@ -80,7 +80,7 @@ class TextListField(forms.Field):
 class CommaListField(forms.CharField):
     """A list of short words (tags) typed as "backward, notebook-q1"."""
 
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list, where CharField gives a str
         text = super().to_python(value)
         return [part.strip() for part in text.split(",") if part.strip()]
 

@@ -32,7 +32,7 @@ def into_default_course(apps, schema_editor):
         Membership.objects.get_or_create(course=course, user=user,
                                          defaults={"role": "instructor" if staff else "learner", "source": "site"})
     Submission.objects.filter(course__isnull=True).update(course=course)
-    counts = {}
+    counts: dict[tuple[int, int], int] = {}
     for submission in Submission.objects.order_by("created_at", "id").only("id", "user_id", "item_id", "status",
                                                                              "score"):
         attempt = None

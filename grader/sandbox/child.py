@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import _linux, evidence, guard, landlock, limits, lineage, namespaces, observe, protocol, seccomp, stage, targets
@@ -242,14 +243,14 @@ def self_test(trusted: Any) -> dict[str, Any]:
         if libc.syscall(NUMBERS[name], *args) < 0:
             raise OSError(ctypes.get_errno(), name)
 
-    def blocked(action) -> bool:  # type: ignore[no-untyped-def]
+    def blocked(action: Callable[[], object]) -> bool:
         try:
             trusted(action)
         except (OSError, ValueError, RuntimeError):
             return True
         return False
 
-    def refused_in_learner_code(action) -> bool:  # type: ignore[no-untyped-def]
+    def refused_in_learner_code(action: Callable[[], object]) -> bool:
         try:
             action()
         except guard.Refused:

@@ -121,7 +121,7 @@ def neutralise_signals() -> None:
         raise _refusal("changing signal handlers")
 
     for module in (signal, _signal):
-        module.signal = refusing_signal  # type: ignore[assignment]
+        setattr(module, "signal", refusing_signal)
 
 
 def block_operator_registration() -> None:

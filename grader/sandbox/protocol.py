@@ -44,7 +44,7 @@ def write_frame(fd: int, obj: Any) -> None:
 
 
 def _read_exact(fd: int, size: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while size:
         chunk = os.read(fd, min(size, 1 << 20))
         if not chunk:

@@ -458,7 +458,7 @@ def prepare(own_pid: int) -> Callable[[], None]:
         if thread != 0:
             raise OSError(errno.EAGAIN, f"thread {thread} could not take the seccomp filter")
 
-    install_now.keep_alive = (buf, fprog)  # type: ignore[attr-defined]
+    install_now.keep_alive = (buf, fprog)  # type: ignore[attr-defined]  # the kernel reads these buffers
     return install_now
 
 

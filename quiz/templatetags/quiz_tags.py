@@ -57,7 +57,8 @@ def inline(text: str) -> SafeString:
     The same small formatter runs in item.js, so a verdict looks alike whether the
     server or the browser drew it.
     """
-    out, last = [], 0
+    out: list[str] = []
+    last = 0
     text = text or ""
     for match in _INLINE.finditer(text):
         out.append(escape(text[last:match.start()]))
