@@ -5,6 +5,8 @@ and this machine is shared); what is asserted is that no polling happens."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +21,8 @@ ANSWER = "import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 
 API_CALLS = "performance.getEntriesByType('resource').filter(e => /\\/api\\/v1\\/submissions\\/(\\d+\\/)?\\?wait=/.test(e.name)).length"
 
 
-def test_the_verdict_comes_back_on_the_submit_without_polling(new_page, ada, seed_quiz, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_verdict_comes_back_on_the_submit_without_polling(
+        new_page: Callable[..., Any], ada: Any, seed_quiz: None, celery_worker: object) -> None:
     page = new_page()
     log_in(page, next_url=f"/items/{ITEM}/")
     expect(page.locator(".answer .CodeMirror")).to_be_visible()
