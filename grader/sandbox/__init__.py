@@ -29,12 +29,11 @@ from .jobs import (
 from .static import is_starter, screen_problem, static_problem
 from .policy import LAYERS, REQUIRED_LAYERS
 from .policy import missing as missing_layers
-from .targets import target_problem
 
 __all__ = [
     "Sandbox", "SandboxFault", "REQUIRED_LAYERS", "LAYERS", "missing_layers", "Job", "Limits", "Check",
     "RunOutcome", "Grade", "CheckResult", "grade_code", "judge", "observe_reference", "ReferenceFailed",
     "rejection_reason", "VERDICTS", "ATTEMPT_VERDICTS", "MAX_CODE_BYTES", "MAX_CPU_SECONDS", "MAX_MEMORY_MB",
-    "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "target_problem", "CHECK_KINDS", "CheckKind", "VALUE_KINDS",
+    "DEFAULT_RTOL", "DEFAULT_ATOL", "describe", "CHECK_KINDS", "CheckKind", "VALUE_KINDS",
     "STATIC_KINDS", "is_starter", "screen_problem", "static_problem", "HiddenRun", "VERDICT_LABELS",
 ]

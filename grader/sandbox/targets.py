@@ -28,15 +28,6 @@ TRUSTED_CALLS: dict[str, Callable[[], Any]] = {
 }
 
 
-def target_problem(target: str) -> str | None:
-    """Why target cannot be a check target, or None."""
-    try:
-        ast.parse(target.strip(), mode="eval")
-    except SyntaxError as exc:
-        return f"not a Python expression: {exc.msg}"
-    return None
-
-
 Meta = tuple[str, "str | None", str, str, tuple[str, ...]]  # (read as, attribute, text, probe, sources)
 
 
