@@ -60,8 +60,12 @@ def test_the_verdict_comes_back_on_the_submit_without_polling(
     # Where the time went, from the submissions' own timestamps (the rest is the browser, the web request and
     # the wait's wake-up): in the queue (stored to claimed by the worker) and in the worker (claimed to stored).
     graded = list(Submission.objects.filter(user=ada).order_by("pk"))[-ROUNDS:]
-    queued = [(s.started_at - s.created_at).total_seconds() * 1000 for s in graded]
-    grading = [(s.finished_at - s.started_at).total_seconds() * 1000 for s in graded]
+    queued: list[float] = []
+    grading: list[float] = []
+    for s in graded:
+        assert s.started_at is not None and s.finished_at is not None, f"submission {s.pk} has no verdict"
+        queued.append((s.started_at - s.created_at).total_seconds() * 1000)
+        grading.append((s.finished_at - s.started_at).total_seconds() * 1000)
     print(f"of which p50 {statistics.median(queued):.0f} ms stored to claimed, "
           f"{statistics.median(grading):.0f} ms claimed to verdict stored")
     # One request per verdict (the POST that waits), two when grading outlasted its wait: never a poll loop.
