@@ -16,7 +16,9 @@ from grader.bench_cpu import (
     MS_PER_TICK, ProcStat, Snapshot, Usage, parse_stat, process_table, read_cmdline, read_cwd, read_stat, snapshot,
     tree, usage,
 )
-from grader.bench_e2e import Phase, RootedStack, comparison_rows, comparison_table, make_jobs, target_lines
+from grader.bench_e2e import (
+    Phase, RootedStack, comparison_rows, comparison_table, make_jobs, phase_report, target_lines,
+)
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
@@ -190,3 +192,15 @@ def test_rooted_stack_runs_in_its_root_with_this_interpreter(monkeypatch: pytest
 
     assert started["argv"] == [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "config" / "gunicorn.conf.py")]
     assert started["cwd"] == tmp_path
+
+
+def test_phase_report_adds_up_the_components_and_notes_processes_that_came_and_went() -> None:
+    measured = phase("paced (20 clients offering 40/s)")
+    measured.cpu["database"] = Usage(100.0, appeared=2, gone=1)
+    measured.cpu["sandbox"] = Usage(3000.0, appeared=50, gone=50)
+
+    report = phase_report(measured, engine="PostgreSQL")
+
+    assert "gunicorn 5.0 ms + Celery 6.0 ms + PostgreSQL 1.0 ms = 12.0 ms around the sandbox" in report
+    assert "was about 24: PASS" in report
+    assert "database 2 appeared, 1 gone" in report and "sandbox (info) 50" not in report
