@@ -7,13 +7,14 @@ two snapshots into the CPU the component used in between. No Django here: grader
 
 /proc/PID/stat counts every thread of a process (live or ended), and what it has waited for of its children
 (cutime, cstime). So a child that starts and ends between two snapshots (a sandbox child that ran one job) is
-counted through the parent that reaped it; a process that ended and was reaped by a parent outside the component
-(a PostgreSQL backend that disconnected: the postmaster reaps it) is not, and `Usage.gone` says how many there were.
+counted through the parent that reaped it. A process reaped by a parent outside the component (a PostgreSQL
+backend that disconnected: the postmaster reaps it, and the postmaster serves every database on the server) is
+counted up to the latest of its readings sampled in between; `Usage.gone` says how many ended.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,20 +122,30 @@ class Usage:
         return ", ".join(p for p in parts if p)
 
 
-def usage(before: Snapshot, after: Snapshot) -> Usage:
+def usage(before: Snapshot, after: Snapshot, seen: Mapping[tuple[int, int], ProcStat] | None = None) -> Usage:
     """CPU used between the snapshots: each process's clocks (its own and its reaped children's) since `before`,
     all of them for a process that started in between. A process that ended in between and was reaped by a member
     of the component is counted through that parent's `reaped`, which holds its whole life: the part before
-    `before` is taken off. One reaped by an outsider is lost (counted in `gone`). A zygote that died and was reaped
-    by its Celery pool process would be counted in Celery: `gone` shows that it happened."""
+    `before` is taken off. One reaped by an outsider (a PostgreSQL backend that disconnected) is counted up to its
+    latest reading in `seen`, the component's processes sampled in between, if any; its CPU after that is lost.
+    A zygote that died and was reaped by its Celery pool process would be counted in Celery: `gone` shows that
+    it happened."""
+    def total(stat: ProcStat | None) -> int:
+        return 0 if stat is None else stat.cpu + stat.reaped
+
+    seen = seen or {}
     ticks = 0
     for key, now in after.processes.items():
-        then = before.processes.get(key)
-        ticks += now.cpu + now.reaped - (then.cpu + then.reaped if then else 0)
+        ticks += total(now) - total(before.processes.get(key))
     members_after = {pid for pid, _ in after.processes}
-    gone = [stat for key, stat in before.processes.items() if key not in after.processes]
-    for stat in gone:
-        if stat.ppid in members_after:
-            ticks -= stat.cpu + stat.reaped
-    appeared = sum(1 for key in after.processes if key not in before.processes)
+    gone = (before.processes.keys() | seen.keys()) - after.processes.keys()
+    for key in gone:
+        first, last = before.processes.get(key), seen.get(key)
+        latest = last or first
+        assert latest is not None
+        if latest.ppid in members_after:
+            ticks -= total(first)
+        else:
+            ticks += max(0, total(last or first) - total(first))
+    appeared = len((after.processes.keys() | seen.keys()) - before.processes.keys())
     return Usage(ms=ticks * MS_PER_TICK, appeared=appeared, gone=len(gone))

@@ -60,7 +60,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from config.devstack import Stack, answers, start_web, start_workers
-from grader.bench_cpu import ProcStat, Snapshot, Usage, process_table, read_cmdline, read_cwd, snapshot, tree, usage
+from grader.bench_cpu import (
+    ProcStat, Snapshot, Usage, process_table, read_cmdline, read_cwd, read_stat, snapshot, tree, usage,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER = "redis://127.0.0.1:6379/14"
@@ -80,6 +82,7 @@ AROUND = ("gunicorn", "celery", "database")
 LABELS = {"gunicorn": "gunicorn", "celery": "Celery", "database": "database", "around": "around the sandbox",
           "redis": "Redis (shared)", "sandbox": "sandbox (info)"}
 POOL = 2  # Celery pool processes, each with its zygote; gunicorn runs as many worker processes
+SAMPLE_SECONDS = 0.2  # how often the bench database's backends are read during a phase
 SETTLE_SECONDS = 0.5  # after the last verdict, so the last tasks' acknowledgements land in their phase
 
 Job = tuple[str, str, bool]  # item slug, code, whether it must pass
@@ -166,26 +169,44 @@ class Meter:
         self.redis.close()
 
     def zygotes(self, table: dict[int, ProcStat] | None = None) -> set[int]:
-        """The zygotes the pool processes started (their children, forked, carry the same command line)."""
+        """The zygotes the pool processes started (their children, forked, carry the same command line); any a
+        gunicorn worker started too (code whose web tier runs the sandbox), so they are not counted as gunicorn."""
         table = process_table() if table is None else table
-        marked = {pid for pid in tree(table, self.celery) if ZYGOTE_MARK in read_cmdline(pid)}
+        marked = {pid for root in (self.celery, self.gunicorn) for pid in tree(table, root)
+                  if ZYGOTE_MARK in read_cmdline(pid)}
         return {pid for pid in marked if table[pid].ppid not in marked}
 
     def read(self) -> Reading:
         table = process_table()
         zygotes = self.zygotes(table)
-        pids = {"gunicorn": tree(table, self.gunicorn), "celery": tree(table, self.celery, prune=zygotes.__contains__),
+        pids = {"gunicorn": tree(table, self.gunicorn, prune=zygotes.__contains__),
+                "celery": tree(table, self.celery, prune=zygotes.__contains__),
                 "sandbox": set().union(*(tree(table, pid) for pid in zygotes))}
         if self.pg is not None and not self.remote_database:
-            rows = self.pg.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]).fetchall()
-            pids["database"] = {pid for (pid,) in rows}
+            pids["database"] = self.backends()
         info = self.redis.info("cpu")
         return Reading({name: snapshot(table, found) for name, found in pids.items()},
                        redis_ms=1000.0 * (float(info["used_cpu_user"]) + float(info["used_cpu_sys"])))
 
-    def usage(self, before: Reading, after: Reading) -> dict[str, Usage | None]:
-        spent: dict[str, Usage | None] = {name: usage(before.snapshots[name], after.snapshots[name])
-                                          for name in before.snapshots}
+    def backends(self) -> set[int]:
+        rows = self.pg.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]).fetchall()
+        return {pid for (pid,) in rows}
+
+    def sample(self, seen: dict[tuple[int, int], ProcStat]) -> None:
+        """Note the latest reading of each backend of the bench database: one that disconnects before the phase
+        ends (CONN_MAX_AGE) is counted up to its last sample rather than not at all."""
+        if self.pg is None or self.remote_database:
+            return
+        for pid in self.backends():
+            stat = read_stat(pid)
+            if stat is not None:
+                seen[stat.key] = stat
+
+    def usage(self, before: Reading, after: Reading,
+              seen: dict[tuple[int, int], ProcStat] | None = None) -> dict[str, Usage | None]:
+        spent: dict[str, Usage | None] = {
+            name: usage(before.snapshots[name], after.snapshots[name], seen if name == "database" else None)
+            for name in before.snapshots}
         if self.pg is None:
             spent["database"] = Usage(0.0)  # SQLite: inside gunicorn and Celery, counted there
         elif self.remote_database:
@@ -253,6 +274,10 @@ def run_phase(name: str, port: int, tokens: list[str], jobs: list[Job], clients:
     interval = clients / rate if rate else 0.0
     threads = [Client(port, tokens[c], jobs[c::clients], start + timeout, start + c / rate if rate else 0.0,
                       interval) for c in range(clients)]
+    seen: dict[tuple[int, int], ProcStat] = {}
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(meter, seen, done), daemon=True)
+    sampler.start()
     for thread in threads:
         thread.start()
     report_at = time.monotonic() + 5.0
@@ -264,6 +289,8 @@ def run_phase(name: str, port: int, tokens: list[str], jobs: list[Job], clients:
                      f"{time.monotonic() - start:.0f} s")
     elapsed = time.monotonic() - start
     time.sleep(SETTLE_SECONDS)
+    done.set()
+    sampler.join()
     after = meter.read()
     latencies = [ms for t in threads for ms in t.latencies]
     statuses = [st for t in threads for st in t.statuses]
@@ -271,7 +298,13 @@ def run_phase(name: str, port: int, tokens: list[str], jobs: list[Job], clients:
                  p50=percentile(latencies, 50), p99=percentile(latencies, 99),
                  lost=sum(t.lost for t in threads), errors=sum(t.errors for t in threads),
                  wrong=sum(t.wrong for t in threads), verdicts={s: statuses.count(s) for s in sorted(set(statuses))},
-                 cpu=meter.usage(before, after))
+                 cpu=meter.usage(before, after, seen))
+
+
+def _sample(meter: Meter, seen: dict[tuple[int, int], ProcStat], done: threading.Event) -> None:
+    while not done.is_set():
+        meter.sample(seen)
+        done.wait(SAMPLE_SECONDS)
 
 
 # -- one side: a tree served and measured ------------------------------------------------------------------------
@@ -434,10 +467,15 @@ def _warm_up(port: int, tokens: list[str], items: Sequence[Any], meter: Meter, p
             thread.join()
         if errors:
             raise SystemExit(f"a warm-up submission was refused: {errors[0]}")
-        if rounds >= len(items) - 1 and len(meter.zygotes()) >= pool:
+        if rounds >= len(items) - 1 and len(_pool_zygotes(meter)) >= pool:
             return
-    progress(f"  warning: after the warm-up, {len(meter.zygotes())} of {pool} zygotes are up: "
+    progress(f"  warning: after the warm-up, {len(_pool_zygotes(meter))} of {pool} zygotes are up: "
              "the others' start-up will be counted")
+
+
+def _pool_zygotes(meter: Meter) -> set[int]:
+    table = process_table()
+    return meter.zygotes(table) & tree(table, meter.celery)
 
 
 def _warm_one(port: int, token: str, slug: str, code: str, errors: list[str]) -> None:
@@ -520,8 +558,8 @@ def phase_report(phase: Phase, engine: str) -> str:
     # The sandbox forks a child per job: its processes come and go by design, and are reaped inside it.
     changes = [f"{LABELS[name]} {spent.note()}" for name in AROUND if (spent := phase.cpu.get(name)) and spent.note()]
     if changes:
-        lines.append(f"    processes that started or ended during the phase: {'; '.join(changes)} (one that ended "
-                     "and was not reaped inside its component, like a disconnected backend, is not counted)")
+        lines.append(f"    processes that started or ended during the phase: {'; '.join(changes)} (a backend that "
+                     f"disconnected is counted up to its last sample, every {SAMPLE_SECONDS:g} s)")
     return "\n".join(lines)
 
 
@@ -646,6 +684,8 @@ def main(argv: list[str] | None = None) -> None:
     if "baseline" in results:
         print(f"\nBaseline ({baseline_label}) against now ({now.label}):")
         print("\n".join(comparison_table(comparison_rows(results["baseline"], results["now"]), "baseline", "now")))
+        print("  (The sides run one after the other: where the sandbox's code is about the same on both, as from "
+              "58d0522,\n  its row mostly shows how far the machine itself drifted in between.)")
     print("\nTargets (issue 14), this tree:")
     print("\n".join(target_lines(results["now"], args.rate, engine == "PostgreSQL")), flush=True)
     bad = {name: sum(phase.bad for phase in phases) for name, phases in results.items()}

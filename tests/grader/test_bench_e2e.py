@@ -92,7 +92,8 @@ def test_usage_counts_a_child_reaped_inside_the_component_once() -> None:
 
 
 def test_usage_counts_a_new_process_whole_and_loses_one_reaped_outside() -> None:
-    # Process 3 started in the phase (8 ticks); 4, a backend, disconnected and its parent is not a member.
+    # Process 3 started in the phase (8 ticks); 4, a backend, disconnected, was never sampled, and its parent is
+    # not a member: what it used in the phase is lost.
     before = Snapshot({(1, 100): stat(1, 0, cpu=100), (4, 100): stat(4, 99, cpu=40)})
     after = Snapshot({(1, 100): stat(1, 0, cpu=105), (3, 200): stat(3, 1, cpu=8, started=200)})
 
@@ -100,6 +101,18 @@ def test_usage_counts_a_new_process_whole_and_loses_one_reaped_outside() -> None
 
     assert spent == Usage(ms=13 * MS_PER_TICK, appeared=1, gone=1)
     assert spent.note() == "1 appeared, 1 gone"
+
+
+def test_usage_counts_a_disconnected_backend_up_to_its_last_sample() -> None:
+    # Backend 4 (parent: the postmaster, not a member) used 15 ticks by its last sample, then disconnected;
+    # backend 5 connected and disconnected between the snapshots, sampled once at 6 ticks.
+    before = Snapshot({(4, 100): stat(4, 99, cpu=40)})
+    after = Snapshot({})
+    seen = {(4, 100): stat(4, 99, cpu=55), (5, 300): stat(5, 99, cpu=6, started=300)}
+
+    spent = usage(before, after, seen)
+
+    assert spent == Usage(ms=21 * MS_PER_TICK, appeared=1, gone=2)
 
 
 def test_usage_of_a_real_tree_includes_a_child_that_ended() -> None:
