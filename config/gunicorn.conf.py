@@ -14,11 +14,12 @@ That cap holds per process because the kernel does not spread connections evenly
 opened at once all landed in one of two idle processes. tests/web/test_long_polls.py measures the whole:
 50 concurrent long-polls, an ordinary request's latency.
 
-A thread keeps its database connection while idle (CONN_MAX_AGE). The worker class hands work to the most
-recently idle thread, so ordinary traffic stays on the few threads it needs and the web tier holds about as
-many connections as requests it serves at once, plus at most 16 per process kept by long-polls. (With gunicorn's
-own pool, which rotates through every thread, a burst of 50 long-polls left one process holding 51.) Django's
-psycopg pool (DATABASES OPTIONS "pool", CONN_MAX_AGE 0) would bound it outright; it needs psycopg-pool.
+On PostgreSQL each process keeps a pool of DATABASE_POOL_SIZE connections (16, set below; Django's psycopg pool,
+config/settings/base.py) that its threads borrow per request, and a long-poll hands its connection back while it
+waits: the web tier holds at most 2 x 16 connections however many clients wait, and no request opens one. (Before,
+each thread kept its own connection and long-polls past 16 per process closed and reopened theirs at each look; a
+deadline rush spent most of the web tier's CPU on that.) The worker class hands work to the most recently idle
+thread, so ordinary traffic stays on the few threads it needs. On SQLite (make run's default) threads keep their own.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from typing import Any
 
 # Processes: one per core is enough for this app (requests spend their time in the database or waiting);
 # WEB_CONCURRENCY is the variable gunicorn and most platforms use for it.
+# Read by the settings when the app loads (preload_app, below): pooled PostgreSQL connections per web process.
+os.environ.setdefault("DATABASE_POOL_SIZE", "16")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gthread, with a thread pool that reuses the most recently idle thread first, so a burst's extra threads do
 # not each end up holding a database connection (config/gunicorn_worker.py).

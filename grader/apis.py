@@ -40,14 +40,20 @@ def _release_connection() -> None:
         connection.close()
 
 
+def _pooled() -> bool:
+    """Whether closing the connection hands it back to a pool (settings: DATABASE_POOL_SIZE) rather than ending it."""
+    return getattr(connection, "pool", None) is not None
+
+
 def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
     """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it.
 
-    A waiting request holds a thread (gunicorn has plenty) and its thread's PostgreSQL connection (there are
-    about a hundred in all). Past GRADER_WAITS_HOLDING_CONNECTIONS waiting requests in this process, the others
-    let their connection go between looks and at the end, so however many clients long-poll they cannot use
-    the connections up; below it nothing is closed, since opening a connection costs more than a grading's
-    whole database work.
+    A waiting request holds a thread (gunicorn has plenty). With pooled connections (gunicorn on PostgreSQL) it
+    hands its connection back between looks: that costs nothing, and the pool stays free for ordinary requests.
+    Without a pool (one connection per thread: SQLite, Celery), past GRADER_WAITS_HOLDING_CONNECTIONS waiting
+    requests in this process the others let their connection go between looks and at the end, so however many
+    clients long-poll they cannot use the connections up; below it nothing is closed, since opening a connection
+    costs more than a grading's whole database work.
     """
     pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
     released = False
@@ -57,7 +63,7 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
         try:
             return not pending.exists()
         finally:
-            if notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
+            if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
                 released = True
                 _release_connection()
 

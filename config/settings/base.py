@@ -82,6 +82,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Reuse connections across requests and tasks (per thread), checked before reuse.
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# A web process on PostgreSQL (config/gunicorn.conf.py sets DATABASE_POOL_SIZE) shares a pool of connections among
+# its 80 threads: a request borrows one, a long-poll holds none while it waits, and no request pays for a new
+# connection (a PostgreSQL backend forked, authenticated and configured). With one persistent connection per
+# thread, long-polls past GRADER_WAITS_HOLDING_CONNECTIONS closed theirs and opened another at each look: in a
+# deadline rush (tests/faults/test_deadline_rush.py) that was most of the web tier's CPU, and 2,000 learners took
+# 206 s to grade instead of 60. Celery's pool processes run one task at a time and keep their one connection.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}  # no connection within 10 s: a 503
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
