@@ -92,7 +92,7 @@ DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
 if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}  # no connection within 10 s: a 503
+        "min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 3}  # no connection within 3 s: a 503
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
