@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: install run typecheck test lint-imports bench bench-e2e check clean
+.PHONY: install run typecheck test lint-imports bench bench-e2e soak check clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ bench: install
 
 bench-e2e: install
 	$(PY) -m grader.bench_e2e
+
+# Ten minutes at a steady rate: per-minute latency and memory of gunicorn, Celery and the zygotes; fails on growth.
+# SOAK_ARGS="--database-url postgres://... --minutes 3" to change it.
+soak: install
+	$(PY) -m grader.bench_soak $(SOAK_ARGS)
 
 check: install
 	$(PY) manage.py check

@@ -336,8 +336,21 @@ class RootedStack(Stack):
         return subprocess.Popen(argv, cwd=self.root, env=env, stdout=out, stderr=out, start_new_session=True)
 
 
-def run_side(side: Side, args: argparse.Namespace) -> list[Phase]:
-    """Serve side.root on a fresh database and run both phases against it."""
+@dataclass
+class Served:
+    """A side's stack, up and warmed: where to send submissions, as whom, what, and how to read its CPU."""
+
+    port: int
+    tokens: list[str]
+    items: list[Any]
+    meter: Meter
+    stack: Stack
+
+
+@contextmanager
+def served(side: Side, port: int, clients: int) -> Iterator[Served]:
+    """Serve side.root on a fresh database (gunicorn, a Celery worker with POOL processes), warmed up; stopped at
+    exit. Shared by the end-to-end bench and the soak (grader.bench_soak)."""
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
@@ -349,7 +362,7 @@ def run_side(side: Side, args: argparse.Namespace) -> list[Phase]:
     progress(f"  {side.name} ({side.label}): migrate, load the seed quiz, make users and tokens ...")
     _manage(side.root, env, "migrate", "--noinput", "-v", "0")
     _manage(side.root, env, "load_quizzes", str(side.root / SEED_QUIZ))  # the items graded here; the others cost time
-    tokens = _make_tokens(side.root, env, args.clients)
+    tokens = _make_tokens(side.root, env, clients)
     items = _seed_items(side.root)
 
     stack = RootedStack(side.root)
@@ -357,24 +370,30 @@ def run_side(side: Side, args: argparse.Namespace) -> list[Phase]:
     try:
         progress(f"  {side.name}: starting gunicorn and a Celery worker with two processes ...")
         start_workers(stack, POOL, beat=False, env=env, quiet=True)
-        start_web(stack, "127.0.0.1", args.port, workers=POOL, env=env, quiet=True)
+        start_web(stack, "127.0.0.1", port, workers=POOL, env=env, quiet=True)
         pids = {name: process.pid for name, process in stack.processes}
         meter = Meter(pids["gunicorn"], pids["celery worker"], database)
         progress(f"  {side.name}: warming up (each item's solution, {POOL} at once) ...")
-        _warm_up(args.port, tokens, items, meter)
+        _warm_up(port, tokens, items, meter)
         _check_origin(side, meter)
-        phases = []
-        for name, rate in ((f"saturation ({args.clients} clients, back to back)", 0.0),
-                           (f"paced ({args.clients} clients offering {args.rate:g}/s)", args.rate)):
-            progress(f"  {side.name}: {name} ...")
-            jobs = make_jobs(items, args.submissions, name.split()[0])
-            phases.append(run_phase(name, args.port, tokens, jobs, args.clients, args.timeout, meter, rate=rate))
-            print(phase_report(phases[-1], engine="PostgreSQL" if meter.pg is not None else "SQLite"), flush=True)
-        return phases
+        yield Served(port, tokens, items, meter, stack)
     finally:
         if meter is not None:
             meter.close()
         stack.stop()
+
+
+def run_side(side: Side, args: argparse.Namespace) -> list[Phase]:
+    """Serve side.root on a fresh database and run both phases against it."""
+    with served(side, args.port, args.clients) as up:
+        phases = []
+        for name, rate in ((f"saturation ({args.clients} clients, back to back)", 0.0),
+                           (f"paced ({args.clients} clients offering {args.rate:g}/s)", args.rate)):
+            progress(f"  {side.name}: {name} ...")
+            jobs = make_jobs(up.items, args.submissions, name.split()[0])
+            phases.append(run_phase(name, up.port, up.tokens, jobs, args.clients, args.timeout, up.meter, rate=rate))
+            print(phase_report(phases[-1], engine="PostgreSQL" if up.meter.pg is not None else "SQLite"), flush=True)
+        return phases
 
 
 def _check_origin(side: Side, meter: Meter) -> None:
