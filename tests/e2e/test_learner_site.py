@@ -199,7 +199,7 @@ def test_a_choice_item_gives_feedback_next_to_each_chosen_answer(
     page.keyboard.press("Control+Enter")
     expect(verdict).to_have_attribute("data-status", "passed")
     expect(verdict).to_contain_text("Correct. Well done!")
-    expect(page.locator("#explanation")).to_contain_text("Dynamic Computation Graph")
+    expect(page.locator("#explanation")).to_contain_text("walks that graph backwards")
     expect(page.locator(".history__link")).to_have_count(2)
     screenshot(page, "10-choice-passed")
 
