@@ -5,9 +5,8 @@ web service and the tests that start a real server (tests/web/). Options given o
 
 Why threads: a client waiting for a verdict (`GET /api/v1/submissions/ID/?wait=25`) holds its request for up
 to 30 s. With sync workers three such clients held an ordinary page for 24 s (issue 14). Here each process
-serves THREADS requests at once (gthread); a waiting request sleeps on a socket without the GIL, and past
-GRADER_WAITS_HOLDING_CONNECTIONS (16) waiting in a process without a database connection either (grader.apis),
-so it costs a thread and little else.
+serves THREADS requests at once (gthread); a waiting request sleeps on a socket without the GIL and without a
+database connection (below), so it costs a thread and little else.
 grader.notify lets at most GRADER_WAITS_PER_PROCESS (64) requests per process wait and answers any more at
 once, so THREADS - 64 threads per process stay free for ordinary requests however many clients long-poll.
 That cap holds per process because the kernel does not spread connections evenly: measured, 50 long-polls
