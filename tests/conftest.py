@@ -1,7 +1,7 @@
 """Shared fixtures. Tests talk to the real database, Redis and sandbox."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,6 +12,7 @@ from grader.sandbox import Sandbox
 from quiz.services import CONTENT_DIR
 
 from .factories import UserFactory
+from .web.server import GunicornProcess
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +71,19 @@ def celery_worker(django_db_setup: None, django_db_blocker: object, _broker_flus
     worker = WorkerProcess(concurrency=2).start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def gunicorn(transactional_db: None) -> Iterator[Callable[..., GunicornProcess]]:
+    """Start real gunicorn servers (config/gunicorn.conf.py) on the test database; stopped before it is flushed.
+    Tests using it must be transactional: the server only sees committed rows."""
+    started: list[GunicornProcess] = []
+
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> GunicornProcess:
+        server = GunicornProcess(env=env, args=args).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -6,7 +6,7 @@ machine is shared); what is asserted is that no polling happens."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,12 +28,10 @@ API_CALLS = "performance.getEntriesByType('resource').filter(e => /\\/api\\/v1\\
 
 
 @pytest.fixture
-def web_server(transactional_db: None) -> Iterator[GunicornProcess]:
+def web_server(gunicorn: Callable[..., GunicornProcess]) -> GunicornProcess:
     """gunicorn as deployed, with the static files collected for whitenoise to serve."""
     call_command("collectstatic", interactive=False, verbosity=0)
-    server = GunicornProcess().start()
-    yield server
-    server.stop()
+    return gunicorn()
 
 
 def test_the_verdict_comes_back_on_the_submit_without_polling(

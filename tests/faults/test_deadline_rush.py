@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -113,15 +113,9 @@ def learners(transactional_db: None, seed_quiz: None) -> list[tuple[int, str]]:
     return [(user.pk, token.key) for user, token in zip(users, tokens, strict=True)]
 
 
-@pytest.fixture
-def web_server(transactional_db: None) -> Iterator[GunicornProcess]:
-    server = GunicornProcess().start()
-    yield server
-    server.stop()
-
-
 def test_two_thousand_learners_in_sixty_seconds_all_get_their_verdict_none_lost_or_twice(
-        learners: list[tuple[int, str]], web_server: GunicornProcess, celery_worker: object) -> None:
+        learners: list[tuple[int, str]], gunicorn: Callable[..., GunicornProcess], celery_worker: object) -> None:
+    web_server = gunicorn()
     rng = random.Random(14)
     schedule = sorted((rng.uniform(0, WINDOW_SECONDS), n) for n in range(LEARNERS))
     jobs: queue.Queue[tuple[float, int]] = queue.Queue()

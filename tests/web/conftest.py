@@ -1,8 +1,8 @@
-"""Fixtures for the web tier's tests: items without the sandbox (nothing here grades), API clients, a real
-gunicorn on the test database."""
+"""Fixtures for the web tier's tests: items without the sandbox (nothing here grades), API clients. (A real
+gunicorn on the test database: the `gunicorn` fixture, in tests/conftest.py.)"""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -13,8 +13,6 @@ from rest_framework.test import APIClient
 from grader.apis import SubmissionRateThrottle
 from quiz.models import Item
 from tests.factories import CheckFactory, ChoiceFactory, ChoiceItemFactory, ItemFactory, QuizFactory
-
-from .server import GunicornProcess
 
 
 @pytest.fixture
@@ -55,17 +53,3 @@ def unthrottled() -> Iterator[None]:
     SubmissionRateThrottle.THROTTLE_RATES = defaults
 
 
-@pytest.fixture
-def gunicorn(transactional_db: None) -> Iterator[Callable[..., GunicornProcess]]:
-    """Start real gunicorn servers (config/gunicorn.conf.py) on the test database; stopped before it is flushed.
-    Tests using it must be transactional: the server only sees committed rows."""
-    started: list[GunicornProcess] = []
-
-    def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> GunicornProcess:
-        server = GunicornProcess(env=env, args=args).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()

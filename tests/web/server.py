@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -11,13 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tests.worker import ROOT, _die_with_parent, test_database_url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.worker import ROOT, _die_with_parent, free_port, stop_group, test_database_url
 
 
 def answers(port: int) -> bool:
@@ -69,45 +62,10 @@ class GunicornProcess:
         raise RuntimeError(f"gunicorn did not listen within {timeout} s; see {self.log}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, timeout=10)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-class RedisProcess:
-    """A private redis-server on a port of its own, so a test can stop it without touching the shared one."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        end = time.monotonic() + 10
-        while not answers(self.port):
-            if time.monotonic() > end or self.process.poll() is not None:
-                raise RuntimeError("the private redis-server did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-__all__ = ["GunicornProcess", "RedisProcess", "free_port"]
+__all__ = ["GunicornProcess", "free_port"]

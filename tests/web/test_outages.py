@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -20,17 +19,21 @@ from grader import services
 from grader.models import Submission
 from quiz.models import Item
 
-from .server import GunicornProcess, RedisProcess, free_port
+from tests.worker import PrivateRedis
+
+from .server import GunicornProcess, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x ** 2 + 3 * x + 1).backward()\n"
 
 
 @pytest.fixture
-def private_redis() -> Any:
-    server = RedisProcess().start()
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server for the web server under test (this process keeps the shared one): stopped and started again."""
+    server = PrivateRedis()
+    server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 def submit(server: GunicornProcess, token: str, n: int) -> tuple[requests.Response, float]:
@@ -41,7 +44,7 @@ def submit(server: GunicornProcess, token: str, n: int) -> tuple[requests.Respon
 
 
 def test_submissions_are_accepted_while_redis_is_down_and_sent_when_it_is_back(
-        gunicorn: Callable[..., GunicornProcess], private_redis: RedisProcess, code_item: Item, token: str) -> None:
+        gunicorn: Callable[..., GunicornProcess], private_redis: PrivateRedis, code_item: Item, token: str) -> None:
     server = gunicorn(env={"CELERY_BROKER_URL": private_redis.url, "GRADER_SUBMISSION_RATE": "3/min"},
                       args=["--workers", "1"])
     response, _ = submit(server, token, 0)
