@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +99,6 @@ def main(argv: list[str] | None = None) -> None:
             minutes.append(Minute(number, phase.graded, phase.bad, phase.p50, phase.p99,
                                   memory(up.meter.gunicorn, up.meter.celery, zygotes)))
             print(minute_line(minutes[-1]), flush=True)
-            time.sleep(0.1)
     problems = grown(minutes[1].mib, minutes[-1].mib)
     bad = sum(m.bad for m in minutes)
     print(f"\nover {args.minutes} minutes at {args.rate:g}/s: {sum(m.graded for m in minutes)} graded, {bad} "
