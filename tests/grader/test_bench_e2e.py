@@ -63,10 +63,14 @@ def test_reads_of_a_process_that_is_gone_say_so() -> None:
 
 
 def test_read_cmdline_and_cwd_of_a_running_process(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "an argument"], cwd=tmp_path,
-                             stdin=subprocess.PIPE)
+    code = "import sys; print('up', flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code, "an argument"], cwd=tmp_path,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        assert read_cmdline(child.pid) == f"{sys.executable} -c import sys; sys.stdin.read() an argument"
+        # Read /proc only once the child says it runs: between fork and exec its command line is not yet its own
+        # (on a busy machine the test read an empty one).
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
+        assert read_cmdline(child.pid) == f"{sys.executable} -c {code} an argument"
         assert read_cwd(child.pid) == str(tmp_path)
     finally:
         child.communicate(b"")
