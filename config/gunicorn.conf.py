@@ -13,9 +13,9 @@ That cap holds per process because the kernel does not spread connections evenly
 opened at once all landed in one of two idle processes. tests/web/test_long_polls.py measures the whole:
 50 concurrent long-polls, an ordinary request's latency.
 
-On PostgreSQL each process keeps a pool of DATABASE_POOL_SIZE connections (16, set below; Django's psycopg pool,
+On PostgreSQL each process keeps a pool of DATABASE_POOL_SIZE connections (12, set below; Django's psycopg pool,
 config/settings/base.py) that its threads borrow per request, and a long-poll hands its connection back while it
-waits: the web tier holds at most 2 x 16 connections however many clients wait, and no request opens one. (Before,
+waits: the web tier holds at most 2 x 12 connections however many clients wait, and no request opens one. (Before,
 each thread kept its own connection and long-polls past 16 per process closed and reopened theirs at each look; a
 deadline rush spent most of the web tier's CPU on that.) The worker class hands work to the most recently idle
 thread, so ordinary traffic stays on the few threads it needs. On SQLite (make run's default) threads keep their own.
@@ -29,7 +29,7 @@ from typing import Any
 # Processes: one per core is enough for this app (requests spend their time in the database or waiting);
 # WEB_CONCURRENCY is the variable gunicorn and most platforms use for it.
 # Read by the settings when the app loads (preload_app, below): pooled PostgreSQL connections per web process.
-os.environ.setdefault("DATABASE_POOL_SIZE", "16")
+os.environ.setdefault("DATABASE_POOL_SIZE", "12")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gthread, with a thread pool that reuses the most recently idle thread first, so a burst's extra threads do
 # not each end up holding a database connection (config/gunicorn_worker.py).

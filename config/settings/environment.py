@@ -21,7 +21,7 @@ KNOWN = {
     "DJANGO_CSRF_TRUSTED_ORIGINS": "comma-separated origins, e.g. https://quiz.example.org",
     "DJANGO_LOG_LEVEL": "INFO by default",
     "DATABASE_URL": "e.g. postgres://user:pass@host:5432/db; SQLite file by default",
-    "DATABASE_POOL_SIZE": "PostgreSQL: pooled connections per process (gunicorn.conf.py sets 16); 0: one per thread",
+    "DATABASE_POOL_SIZE": "PostgreSQL: pooled connections per process (gunicorn.conf.py sets 12); 0: one per thread",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0 by default",
     "GRADER_ALLOW_UNSAFE_SANDBOX": "true to grade even when seccomp, Landlock or rlimits are missing",
     "GRADER_POOL_SIZE": "pre-forked children per zygote (default 2)",
