@@ -21,6 +21,7 @@ import ctypes
 import io
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -38,6 +39,10 @@ FRAME_VERSION = observe.FRAME_VERSION
 # the process after it is the learner's doing, whatever happened before is the grader's.
 RUNNING = protocol.encode({"running": True})
 SCRATCH_INODES = 4096
+# A ready child waits this long for a job before it starts its warm-up (a job sent the moment it said ready
+# arrives well within it), then looks for one this often while the warm-up runs.
+WARM_UP_GRACE_SECONDS = 0.002
+WARM_UP_POLL_SECONDS = 0.001
 
 _exit = os._exit
 
@@ -176,12 +181,17 @@ class LearnerThread:
         self.ident = _thread.start_new_thread(code.bootstrap, (self.slot, self.start, self.done, self.park, jobs))
         self.done.acquire()  # alive: its start-up system calls are behind it
 
-    def serve(self, job: tuple[Any, ...]) -> Any:
-        """Run one job on the thread and wait for it (the warm-up job only: the learner's goes through observe)."""
+    def warm_up(self, job: tuple[Any, ...], job_arrived: Callable[[float], bool], stop: list[bool]) -> bool:
+        """Run the warm-up job unless a job arrives first: stop[0] tells it to stop at its next step. True if
+        it ran to its end. job_arrived(seconds) waits that long (without the GIL) for a job."""
+        stop[0] = job_arrived(WARM_UP_GRACE_SECONDS)
         self.slot[0] = job
-        self.start.release()
-        self.done.acquire()
-        return self.slot[1]
+        self.start.release()  # stopped already, it returns at its first step: the thread serves two jobs
+        while not stop[0] and not self.done.acquire(blocking=False):
+            stop[0] = job_arrived(WARM_UP_POLL_SECONDS)
+        if stop[0]:
+            self.done.acquire()
+        return not stop[0]
 
 
 class SetupSyntaxError(Exception):
@@ -301,8 +311,12 @@ def _fresh_stdio() -> None:
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
 
 
-def main(spec: dict[str, Any]) -> None:
-    """Harden, warm up, report ready, take one job, lock down, run it, report, exit. Never returns."""
+def main(spec: dict[str, Any], hidden_modules: frozenset[str]) -> None:
+    """Harden, warm up, report ready, take one job, lock down, run it, report, exit. Never returns.
+
+    hidden_modules: the grader's module names (guard.module_names), removed from sys.modules again here in case
+    anything since the template's own scrub brought one back.
+    """
     exit_ = _exit
     code = 70
     try:
@@ -321,7 +335,7 @@ def main(spec: dict[str, Any]) -> None:
             trusted = guard.install()
             guard.neutralise_signals()
             guard.block_operator_registration()
-            guard.scrub_modules()
+            guard.scrub_modules(names=hidden_modules)
             layers.record("in_process_guard", True, "learner code on its own thread; an audit hook; private copies "
                           "of the grader's reading code; the grader's modules hidden")
         except HardeningError as exc:
@@ -332,10 +346,15 @@ def main(spec: dict[str, Any]) -> None:
         lineage_code = guard.private_copy(lineage)
         warm_up, warm_metas, warm_reading = _job_tuple("", stage.PREFAULT, list(stage.PREFAULT_TARGETS),
                                                        list(stage.PREFAULT_PROBES), b"", lineage_code)
-        thread.serve(warm_up)
-        report.prefault(thread.slot, warm_metas, warm_reading, facts)
         protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers.report})
-
+        # While the child waits in the pool, a warm-up job copies the pages a typical job touches, so that a job
+        # finds them copied already. A job that arrives first (the pool ran dry: submissions back to back) stops
+        # it: the job pays for its own pages, a fraction of the warm-up's CPU, and under load that CPU goes to
+        # grading instead.
+        stop = [False]
+        warm_reading[2]["_stop"] = stop
+        if thread.warm_up(warm_up, lambda seconds: bool(select.select([JOB_FD], [], [], seconds)[0]), stop):
+            report.prefault(thread.slot, warm_metas, warm_reading, facts)
         job = protocol.read_frame(JOB_FD, JOB_LIMIT)
         os.close(JOB_FD)
         if job.get("op") == "run":

@@ -29,23 +29,19 @@ _FALLBACK = ("MemoryError", "", "MemoryError", None)
 _catch_warnings = warnings.catch_warnings
 _simplefilter = warnings.simplefilter
 
-PREFAULT = """
-import torch
-x = torch.tensor([0.5, 2.0], requires_grad=True)
-y = (torch.sin(x) * x ** 2 + 3 * x + 1).sum()
-y.backward(retain_graph=True)
-g, = torch.autograd.grad(y, x)
-h = x * 2
-h.retain_grad()
-(h ** 2).mean().backward()
-w = torch.ones(4, 3, requires_grad=True)
-torch.nn.functional.relu(torch.nn.functional.linear(torch.ones(5, 3), w)).pow(2).mean().backward()
-with torch.no_grad():
-    z = x.detach() * 2
-x.grad.zero_()
-v = float(x.grad.sum().item())
-text = f"{x} {y} {x.grad} {g!r} {z} {v} {x.requires_grad} {torch.ones(2, 3)} {torch.arange(3)}"
-"""
+# The warm-up, in steps: between two steps it stops (SystemExit) once the child's main thread has set
+# `_stop[0]`, which it does when a job arrives, so no job waits for the warm-up of the child it was given.
+PREFAULT_STEPS = (
+    "import torch\nx = torch.tensor([0.5, 2.0], requires_grad=True)\ny = (torch.sin(x) * x ** 2 + 3 * x + 1).sum()",
+    "y.backward(retain_graph=True)\ng, = torch.autograd.grad(y, x)",
+    "h = x * 2\nh.retain_grad()\n(h ** 2).mean().backward()",
+    "w = torch.ones(4, 3, requires_grad=True)\n"
+    "torch.nn.functional.relu(torch.nn.functional.linear(torch.ones(5, 3), w)).pow(2).mean().backward()",
+    "with torch.no_grad():\n    z = x.detach() * 2\nx.grad.zero_()\nv = float(x.grad.sum().item())",
+    'text = f"{x} {y} {x.grad} {g!r}"',
+    'text = f"{z} {v} {x.requires_grad} {torch.ones(2, 3)} {torch.arange(3)}"',
+)
+PREFAULT = "\n".join("if _stop[0]: raise SystemExit\n" + step for step in PREFAULT_STEPS)
 PREFAULT_TARGETS = ("x.grad", "h.grad", "g", "v", "z", "w.grad", "y")
 # Each kind of reading, so its code and pages are warm too.
 PREFAULT_PROBES = (("lineage", ()), ("lineage", ("x",)), ("lineage", ("x",)), ("lineage", ("x",)), ("identity", ()),

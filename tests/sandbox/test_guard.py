@@ -15,6 +15,7 @@ import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +149,21 @@ def test_scrubbing_hides_the_graders_modules() -> None:
 
     result = json.loads(in_a_fork(probe))
     assert result["count"] > 5 and result["left"] == [] and result["main"] is False, result
+
+
+def test_scrubbing_by_name_also_hides_a_module_loaded_after_the_names_were_taken() -> None:
+    """A child scrubs by the names the template took (walking sys.modules would copy ~1,000 pages): a grader
+    module imported since, under any name its package could give it, is removed all the same."""
+    sandbox_files = {p.stem for p in Path(guard.__file__).parent.glob("*.py") if p.stem != "__init__"}
+
+    def probe() -> str:
+        names = guard.module_names()
+        sys.modules.pop("grader.sandbox.bench", None)  # not loaded when the names were taken
+        __import__("grader.sandbox.bench")
+        count = guard.scrub_modules(names=names)
+        left = [n for n in sys.modules if n.startswith("grader")]
+        return json.dumps({"count": count, "left": left, "names": sorted(names)})
+
+    result = json.loads(in_a_fork(probe))
+    assert result["left"] == [] and result["count"] > 5, result
+    assert {f"grader.sandbox.{stem}" for stem in sandbox_files} <= set(result["names"]), result["names"]
