@@ -38,9 +38,9 @@ def _cgroup_name(child_id: int) -> str:
 
 class Template:
     def __init__(self, sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str | None,
-                 hidden_modules: frozenset[str]) -> None:
+                 inherited: child.Inherited) -> None:
         self.sock = sock
-        self.hidden_modules = hidden_modules
+        self.inherited = inherited
         self.cgroups = cgroups
         self.scratch_root = scratch_root
         self.children: dict[int, dict[str, Any]] = {}
@@ -77,7 +77,7 @@ class Template:
                 _linux.close_range(len(high))
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 signal.set_wakeup_fd(-1)
-                child.main(spec, self.hidden_modules)
+                child.main(spec, self.inherited)
             finally:
                 exit_(70)
         for fd in (*fds, procs):
@@ -152,7 +152,7 @@ def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str 
             os.close(fd)
         hidden = guard.module_names()
         guard.scrub_modules(names=hidden)
-        Template(sock, cgroups, scratch_root, hidden).serve()
+        Template(sock, cgroups, scratch_root, child.inherit(hidden)).serve()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the zygote is gone: so is everything it served
     except BaseException as exc:  # noqa: BLE001
