@@ -1,6 +1,10 @@
 """Submissions and their verdicts."""
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -8,6 +12,21 @@ from courses.models import Course
 from quiz.models import Item
 
 from .sandbox import VERDICT_LABELS, VERDICTS
+
+
+def answer_normalised(code: str) -> str:
+    """Code as the repeat rule compares it: line ends, trailing blanks and surrounding blank lines do not count."""
+    return "\n".join(line.rstrip() for line in code.replace("\r\n", "\n").strip().splitlines())
+
+
+def answer_digest(*, code: str, selected: list[int], params: dict[str, Any]) -> str:
+    """sha256 of an answer as the repeat rule compares answers: the normalised code, the chosen choices (in any
+    order) and the parameter values it was drawn with. A code item's answer has no choices and a choice item's
+    no code, so one digest serves both kinds. Stored with every submission (Submission.answer_digest), so a
+    repeat is one equality in the query that counts the learner's attempts at the item (on the index over
+    course, user and item) instead of reading and comparing their earlier answers."""
+    text = json.dumps([answer_normalised(code), sorted(selected), params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Verdict(models.Model):
@@ -64,6 +83,9 @@ class Submission(Verdict):
     idempotency_key = models.CharField(
         max_length=100, null=True, blank=True, editable=False,
         help_text="The client's Idempotency-Key: a retry that sends it again gets this submission back")
+    answer_digest = models.CharField(max_length=64, blank=True, editable=False,
+                                     help_text="sha256 of the answer as the repeat rule compares answers; kept by "
+                                     "save() from code, selected and params")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -80,6 +102,13 @@ class Submission(Verdict):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.item.slug} by {self.user} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.answer_digest = answer_digest(code=self.code or "", selected=self.selected or [], params=self.params or {})
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not {"code", "selected", "params"}.isdisjoint(update_fields):
+            kwargs["update_fields"] = {*update_fields, "answer_digest"}
+        super().save(*args, **kwargs)
 
     @property
     def is_pending(self) -> bool:
