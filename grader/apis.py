@@ -303,9 +303,10 @@ class SubmissionListApi(APIView):
         data = self.SubmissionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = idempotency_key(request)
-        item = Item.objects.filter(slug=data.validated_data["item"], archived=False).first()
-        if item is None:
-            raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]})
+        try:  # by its unique slug: no ordering (the model's joins the quiz)
+            item = Item.objects.get(slug=data.validated_data["item"], archived=False)
+        except Item.DoesNotExist:
+            raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]}) from None
         try:
             created = services.submission_create_once(
                 user=request.user, item=item, code=data.validated_data.get("code"),

@@ -22,7 +22,6 @@ from kombu.exceptions import OperationalError as BrokerError
 from config.celery_app import app as celery_app
 from courses import selectors as course_selectors
 from courses import services as course_services
-from courses.models import CourseQuiz, Membership
 from courses.policy import Policy
 from quiz import selectors as quiz_selectors
 from quiz import variants
@@ -30,7 +29,7 @@ from quiz.models import Item
 
 from .broker import GRADING_TASK
 from .events import attempt_graded
-from .models import Submission
+from .models import Submission, answer_digest
 from .notify import verdict_published
 from .runner import get_sandbox
 from .selectors import FREE_STATUSES
@@ -39,7 +38,7 @@ from .sandbox import (
     screen_problem,
 )
 from .sandbox.static import parse
-from .standing import Standing, standing_of
+from .standing import standing_for_attempt
 from .text import storable
 
 logger = logging.getLogger(__name__)
@@ -231,45 +230,27 @@ def code_precheck(*, code: str) -> Precheck:
     return Precheck(True, "The syntax is fine. Checking it cost no attempt.")
 
 
-def course_quiz_resolve(*, user: Any, item: Item, course: str | None = None) -> CourseQuiz:
-    """The course quiz an attempt at `item` belongs to, or SubmissionRefused (field "course") saying why."""
+def _enrolment(*, user: Any, item: Item, course: str | None) -> course_selectors.Enrolment:
+    """course_selectors.enrolment_lock (the course quiz, the role, the start, and the learner's lock), or
+    SubmissionRefused (field "course") saying why there is none."""
     try:
-        return course_selectors.course_quiz_for(user=user, item=item, course=course)
+        return course_selectors.enrolment_lock(user=user, item=item, course=course)
     except (course_selectors.NotInCourse, course_selectors.WhichCourse) as exc:
         raise SubmissionRefused(str(exc), field="course") from None
 
 
-def _same_answer(submission: Submission, code: str, selected: list[int], params: dict[str, Any]) -> bool:
-    if submission.params != params:
-        return False
-    if submission.item.kind == Item.Kind.CHOICE:
-        return sorted(submission.selected) == selected
-    return _normalised(submission.code) == _normalised(code)
-
-
-def _normalised(code: str) -> str:
-    return "\n".join(line.rstrip() for line in code.replace("\r\n", "\n").strip().splitlines())
-
-
-def _refuse_repeat(standing: Standing, user: Any, item: Item, code: str, selected: list[int],
-                   params: dict[str, Any]) -> None:
-    """An answer identical to one already graded costs nothing and counts for nothing: it is refused. (Not
-    when the grader refused or failed the first one: trying again after an internal error must work.)"""
-    earlier = (Submission.objects.filter(user=user, item=item, course_id=standing.course_quiz.course_id,
-                                         attempt__isnull=False).exclude(status__in=FREE_STATUSES)
-               .select_related("item").order_by("-created_at"))
-    for submission in earlier[:200]:
-        if _same_answer(submission, code, selected, params):
-            raise SubmissionRefused(
-                f"you already sent this exact answer (attempt {submission.attempt}); change it before sending it "
-                "again: a repeat costs no attempt and is not graded", field="code" if code else "choices")
+def _repeat_of(*, user: Any, item: Item, course_id: int, digest: str) -> int | None:
+    """The learner's graded attempt (number) that already sent the answer with this digest: on the index over
+    course, user and item, then one equality; never the grader's refusals or failures."""
+    return (Submission.objects.filter(user=user, item=item, course_id=course_id, attempt__isnull=False,
+                                      answer_digest=digest).exclude(status__in=FREE_STATUSES)
+            .order_by("-created_at").values_list("attempt", flat=True).first())
 
 
 def _keyed_submission(user: Any, idempotency_key: str) -> Submission | None:
     return Submission.objects.filter(user=user, idempotency_key=idempotency_key).select_related("item", "course").first()
 
 
-@transaction.atomic
 def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
                       selected: list[int] | None = None, course: str | None = None,
                       idempotency_key: str | None = None) -> Submission:
@@ -282,15 +263,39 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
     is refused. Refused input raises SubmissionRefused and stores nothing.
 
     An idempotency_key is stored with the submission; when the learner already used it, this raises
-    IdempotencyKeyTaken (checked first, and again once the learner's lock is held, so a concurrent retry
-    waits for the first and finds its row rather than being refused as a repeat).
-    submission_create_once turns that into the earlier submission.
+    IdempotencyKeyTaken. It is looked up once, first. A concurrent retry that got past that look waits for the
+    first request's lock, then is refused (its answer is now a repeat, or the attempt it would take is used) or
+    stopped by the key's unique constraint: either way the key is looked up again and the retry gets the first
+    row rather than the refusal. submission_create_once turns IdempotencyKeyTaken into the earlier submission.
     """
     if idempotency_key is not None and (earlier := _keyed_submission(user, idempotency_key)) is not None:
         raise IdempotencyKeyTaken(earlier)
+    try:
+        return _submission_store(user=user, item=item, code=code, selected=selected, course=course,
+                                 idempotency_key=idempotency_key)
+    except SubmissionRefused:
+        if idempotency_key is None or (earlier := _keyed_submission(user, idempotency_key)) is None:
+            raise
+        raise IdempotencyKeyTaken(earlier) from None
+    except IntegrityError:
+        # The same key, concurrently, for a course whose lock we did not share: the other request stored first.
+        if idempotency_key is None or (earlier := _keyed_submission(user, idempotency_key)) is None:
+            raise
+        logger.info("idempotency key of submission %s was sent twice at once; the second stored nothing", earlier.pk)
+        raise IdempotencyKeyTaken(earlier) from None
+
+
+@transaction.atomic
+def _submission_store(*, user: Any, item: Item, code: str | bytes | None, selected: list[int] | None,
+                      course: str | None, idempotency_key: str | None) -> Submission:
+    """submission_create's work once the key is known to be new, in one transaction: the course quiz, the
+    learner's lock and role and the start of a timed quiz in one query (enrolment_lock), their standing on the
+    item and whether this answer repeats an earlier one in a second, then the row."""
     if item.archived:
         raise SubmissionRefused("this item is archived and no longer takes answers", field="item")
-    course_quiz = course_quiz_resolve(user=user, item=item, course=course)
+    # One attempt at a time per learner and course: concurrent requests cannot both take the last attempt.
+    enrolment = _enrolment(user=user, item=item, course=course)
+    course_quiz = enrolment.course_quiz
     now = timezone.now()
     chosen: list[int] = []
     free = False
@@ -309,28 +314,39 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
             raise SubmissionRefused(f"refused: {reason}")
         if isinstance(code, bytes):
             code = code.decode("utf-8")
-    # One attempt at a time per learner and course: concurrent requests cannot both take the last attempt.
-    # (Ordered by pk: the model's ordering joins the user, and FOR UPDATE would lock the user's row too.)
-    Membership.objects.select_for_update().filter(user=user, course_id=course_quiz.course_id).order_by("pk").first()
-    if idempotency_key is not None and (earlier := _keyed_submission(user, idempotency_key)) is not None:
-        raise IdempotencyKeyTaken(earlier)
-    standing = standing_of(user=user, item=item, course_quiz=course_quiz, now=now)
-    params = quiz_selectors.item_params(item=item, user=user, attempts=standing.attempts)
+    answer = code or ""
+    # The learner's draw of the item's parameters is part of the answer. It depends on the attempt's number only
+    # when drawn anew for every attempt; otherwise it is known now, and so is the answer's digest, which the
+    # standing's query then compares with the earlier attempts' (no query of its own for the repeat rule).
+    per_attempt = bool(item.params) and item.params_per_attempt
+    params = None if per_attempt else quiz_selectors.item_params(item=item, user=user, attempts=0)
+    digest = None if params is None else answer_digest(code=answer, selected=chosen, params=params)
+    standing = standing_for_attempt(user=user, item=item, enrolment=enrolment, now=now, answer_digest=digest)
+    if params is None:
+        params = quiz_selectors.item_params(item=item, user=user, attempts=standing.attempts)
     if item.is_code:
         # Code that cannot be graded costs nothing: a syntax error, the unchanged starter, or code the grader's
         # screen refuses unrun (its verdict says why).
-        tree = parse(code)
-        free = (tree is None or is_starter(code, variants.render(item.starter_code, params), tree)
-                or screen_problem(code, tree) is not None)
+        tree = parse(answer)
+        free = (tree is None or is_starter(answer, variants.render(item.starter_code, params), tree)
+                or screen_problem(answer, tree) is not None)
     refusal = standing.refusal(counted=not free)
     if refusal:
         raise SubmissionRefused(refusal, field="non_field_errors")
     if not free:
-        _refuse_repeat(standing, user, item, code or "", chosen, params)
-    if standing.policy.time_limit is not None:
+        # An answer identical to one already graded costs nothing and counts for nothing: it is refused. (Not
+        # when the grader refused or failed the first one: trying again after an internal error must work.)
+        repeat_of = standing.repeat_of if digest is not None else _repeat_of(
+            user=user, item=item, course_id=course_quiz.course_id,
+            digest=answer_digest(code=answer, selected=chosen, params=params))
+        if repeat_of is not None:
+            raise SubmissionRefused(
+                f"you already sent this exact answer (attempt {repeat_of}); change it before sending it again: a "
+                "repeat costs no attempt and is not graded", field="code" if answer else "choices")
+    if standing.policy.time_limit is not None and enrolment.started_at is None:
         course_services.quiz_start(course_quiz=course_quiz, user=user)
     counted = {} if free else {"attempt": standing.attempts + 1, "penalty": standing.next_penalty}
-    fields = {"user": user, "item": item, "course_id": course_quiz.course_id, "late": standing.late,
+    fields = {"user": user, "item": item, "course": course_quiz.course, "late": standing.late,
               "idempotency_key": idempotency_key, **counted}
     if item.kind == Item.Kind.CHOICE:
         grade = result.grade
@@ -339,9 +355,10 @@ def submission_create(*, user: Any, item: Item, code: str | bytes | None = None,
             final_score=Policy.final_score(grade.score, counted.get("penalty", 0.0)), checks=grade.checks,
             item_version=item.version, started_at=now, finished_at=now, duration_ms=0)
         attempt_announce(submission)
-        return submission
-    submission = Submission.objects.create(**fields, code=code, status=Status.QUEUED, queued_at=now, params=params)
-    transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
+    else:
+        submission = Submission.objects.create(**fields, code=answer, status=Status.QUEUED, queued_at=now,
+                                               params=params)
+        transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     return submission
 
 
@@ -369,13 +386,6 @@ def submission_create_once(*, user: Any, item: Item, code: str | bytes | None = 
                                          idempotency_key=idempotency_key), replayed=False)
     except IdempotencyKeyTaken as taken:
         earlier = taken.submission
-    except IntegrityError:
-        # The same key, concurrently, for a course whose lock we did not share: the other request stored first.
-        found = _keyed_submission(user, idempotency_key) if idempotency_key is not None else None
-        if found is None:
-            raise
-        logger.info("idempotency key of submission %s was sent twice at once; the second stored nothing", found.pk)
-        earlier = found
     difference = _request_difference(earlier, item=item, code=code, selected=selected, course=course)
     if difference:
         raise IdempotencyKeyReused(f"this Idempotency-Key was first used for submission {earlier.pk} with "

@@ -32,6 +32,9 @@ class Standing:
     passed: bool
     last_attempt_at: datetime | None
     started_at: datetime | None
+    # Asked for by standing_for_attempt (answer_digest): the number of the graded attempt that already sent that
+    # answer, else None.
+    repeat_of: int | None = None
 
     @property
     def course(self) -> Any:
@@ -137,15 +140,31 @@ def course_progress(*, user: Any, items: list[Item], course_quiz: CourseQuiz,
 
 def standing_of(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime | None = None) -> Standing:
     """Read the facts of one learner on one item of one course quiz (three small queries)."""
-    now = now or timezone.now()
+    return _standing(user=user, item=item, course_quiz=course_quiz, now=now or timezone.now(),
+                     staff=roles.is_course_staff(user=user, course_id=course_quiz.course_id),
+                     started_at=course_selectors.quiz_started_at(course_quiz=course_quiz, user=user))
+
+
+def standing_for_attempt(*, user: Any, item: Item, enrolment: course_selectors.Enrolment, now: datetime,
+                         answer_digest: str | None = None) -> Standing:
+    """standing_of for an attempt about to be stored, in one query: the enrolment (course_selectors.
+    enrolment_lock) brings the role and the start. With answer_digest (grader.models.answer_digest), the same
+    query finds the graded attempt that already sent this answer: Standing.repeat_of."""
+    return _standing(user=user, item=item, course_quiz=enrolment.course_quiz, now=now, staff=enrolment.staff,
+                     started_at=enrolment.started_at, answer_digest=answer_digest)
+
+
+def _standing(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime, staff: bool,
+              started_at: datetime | None, answer_digest: str | None = None) -> Standing:
     counted = Submission.objects.filter(user=user, course_id=course_quiz.course_id, item=item,
                                         attempt__isnull=False).exclude(status__in=FREE_STATUSES)
-    facts = counted.aggregate(attempts=Count("id"), last=Max("created_at"),
-                              passed=Count("id", filter=Q(status=Submission.Status.PASSED)))
+    facts: dict[str, Any] = {"attempts": Count("id"), "last": Max("created_at"),
+                             "passed": Count("id", filter=Q(status=Submission.Status.PASSED))}
+    if answer_digest is not None:
+        facts["repeat_of"] = Max("attempt", filter=Q(answer_digest=answer_digest))
+    found = counted.aggregate(**facts)
     return Standing(
-        course_quiz=course_quiz, policy=Policy.of(course_quiz, item),
-        staff=roles.is_course_staff(user=user, course_id=course_quiz.course_id), now=now,
-        attempts=facts["attempts"], passed=facts["passed"] > 0, last_attempt_at=facts["last"],
-        started_at=course_selectors.quiz_started_at(course_quiz=course_quiz, user=user),
+        course_quiz=course_quiz, policy=Policy.of(course_quiz, item), staff=staff, now=now,
+        attempts=found["attempts"], passed=found["passed"] > 0, last_attempt_at=found["last"], started_at=started_at,
+        repeat_of=found.get("repeat_of"),
     )
-

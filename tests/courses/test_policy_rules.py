@@ -16,7 +16,7 @@ from courses.models import CourseQuiz, QuizStart
 from grader.models import Submission
 from grader.scores import item_scores, quiz_score
 from quiz.models import Item
-from tests.factories import QuizFactory
+from tests.factories import CourseFactory, CourseQuizFactory, MembershipFactory, QuizFactory
 
 if TYPE_CHECKING:
     from rest_framework.response import _MonkeyPatchedResponse as APIResponse
@@ -112,6 +112,33 @@ def test_a_repeat_of_an_earlier_answer_is_refused_and_costs_nothing(api: APIClie
     assert choose(api, "Wrong").status_code == 201
     assert "you already sent this exact answer" in refusal(choose(api, "Wrong"))
     assert api.get("/api/v1/items/poly/").json()["policy"]["attempts_left"] == 1
+
+
+@pytest.mark.parametrize("per_attempt", [False, True])
+def test_a_repeat_is_refused_on_items_with_parameters_too(api: APIClient, course_quiz: CourseQuiz,
+                                                          per_attempt: bool) -> None:
+    """The draw is part of the answer. Drawn once per learner, the standing's query finds the repeat; drawn anew
+    for every attempt, it is known only once the attempts are counted, and a query of its own does."""
+    Item.objects.filter(slug="poly").update(params={"a": {"choices": [3], "default": 3}},
+                                            params_per_attempt=per_attempt)
+    assert send_code(api, CODE).status_code == 202
+    assert "you already sent this exact answer (attempt 1)" in refusal(send_code(api, CODE + "\n\n"))
+    assert send_code(api, CODE + "# changed\n").status_code == 202
+    assert list(Submission.objects.order_by("pk").values_list("attempt", "params")) == [(1, {"a": 3}), (2, {"a": 3})]
+
+
+def test_a_repeat_of_a_free_answer_or_of_another_courses_is_not_refused(
+        api: APIClient, course_quiz: CourseQuiz, student: User) -> None:
+    assert send_code(api, "x = (").status_code == 202
+    assert send_code(api, "x = (").status_code == 202  # a syntax error costs nothing: sending it again is no repeat
+    other = CourseFactory.create(slug="other")
+    CourseQuizFactory.create(course=other, quiz=course_quiz.quiz)
+    MembershipFactory.create(course=other, user=student)
+    body = {"item": "poly", "code": CODE, "course": "ml101"}
+    assert api.post("/api/v1/submissions/", body, format="json").status_code == 202
+    assert api.post("/api/v1/submissions/", {**body, "course": "other"}, format="json").status_code == 202
+    assert "exact answer" in refusal(api.post("/api/v1/submissions/", body, format="json"))
+    assert Submission.objects.filter(attempt=1).count() == 2
 
 
 def test_syntax_errors_and_the_unchanged_starter_cost_no_attempt(api: APIClient, course_quiz: CourseQuiz) -> None:
