@@ -71,9 +71,7 @@ class Policy:
 
     def feedback_shown(self, now: datetime) -> str:
         """What a learner sees of a verdict now: full, pass_fail, or hidden (until the due date)."""
-        if self.feedback == Feedback.AFTER_DUE and not self.is_late(now):
-            return "hidden"
-        return Feedback.PASS_FAIL if self.feedback == Feedback.PASS_FAIL else Feedback.FULL
+        return feedback_shown(feedback=self.feedback, due_at=self.due_at, now=now)
 
     def revealed(self, *, passed: bool, attempts: int, now: datetime) -> bool:
         """Whether the explanation and reference solution show (attempts: distinct gradable attempts)."""
@@ -86,3 +84,10 @@ class Policy:
     @staticmethod
     def final_score(raw: float | None, penalty: float) -> float | None:
         return None if raw is None else round(raw * (1 - penalty / 100), 6)
+
+
+def feedback_shown(*, feedback: str, due_at: datetime | None, now: datetime) -> str:
+    """Policy.feedback_shown from the only two settings it reads (a query that read just those columns)."""
+    if feedback == Feedback.AFTER_DUE and not (due_at is not None and now > due_at):
+        return "hidden"
+    return Feedback.PASS_FAIL if feedback == Feedback.PASS_FAIL else Feedback.FULL

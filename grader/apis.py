@@ -48,6 +48,9 @@ def _pooled() -> bool:
 def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
     """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it.
 
+    Each look at the database reads the row only if it is final (selectors.submission_get(final=True)), so the
+    look that finds the verdict has the row, and what showing it takes, in the same query.
+
     A waiting request holds a thread (gunicorn has plenty). With pooled connections (gunicorn on PostgreSQL) it
     hands its connection back between looks: that costs nothing, and the pool stays free for ordinary requests.
     Without a pool (one connection per thread: SQLite, Celery), past GRADER_WAITS_HOLDING_CONNECTIONS waiting
@@ -55,13 +58,14 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
     clients long-poll they cannot use the connections up; below it nothing is closed, since opening a connection
     costs more than a grading's whole database work.
     """
-    pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
     released = False
+    final: Submission | None = None
 
     def is_final() -> bool:
-        nonlocal released
+        nonlocal released, final
         try:
-            return not pending.exists()
+            final = selectors.submission_get(user=user, pk=pk, final=True)
+            return final is not None
         finally:
             if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
                 released = True
@@ -69,7 +73,7 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
 
     try:
         wait_for_verdict(pk, seconds, is_final)
-        submission = selectors.submission_get(user=user, pk=pk)
+        submission = final or selectors.submission_get(user=user, pk=pk)  # no verdict in time: as it is now
         assert submission is not None  # it was visible a moment ago and submissions are never deleted
         return submission, submission_data(submission, user)
     finally:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, Max, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from courses import roles
-from courses.models import CourseQuiz
-from courses.policy import Policy
+from courses.models import CourseQuiz, Membership
+from courses.policy import feedback_shown
 from quiz.models import Item
 
 from .models import Submission
@@ -21,11 +21,29 @@ ATTEMPT_STATUSES = ATTEMPT_VERDICTS
 FREE_STATUSES = tuple(v for v in VERDICTS if v not in ATTEMPT_VERDICTS)
 
 
+def submissions_shown_to(user: Any) -> QuerySet[Submission]:
+    """Submissions (any: scope them with submission_list's rules) read with what showing one to `user` takes,
+    in the same query: its item, course and learner, whether the viewer is on its course's staff, and its course
+    quiz's feedback setting and due date. feedback_for and visible_checks then query nothing; without these
+    (a row read otherwise) they look them up."""
+    rows = Submission.objects.select_related("item", "user", "course")
+    if not user.is_authenticated:
+        return rows
+    staff = Value(True) if user.is_superuser else Exists(Membership.objects.filter(
+        course_id=OuterRef("course_id"), user_id=user.pk, role__in=Membership.STAFF_ROLES))
+    # The course quiz of the submission's course and item's quiz: at most one (one assignment per course).
+    quiz = FilteredRelation("course__course_quizzes",
+                            condition=Q(course__course_quizzes__quiz_id=F("item__quiz_id")))
+    return rows.annotate(shown_quiz=quiz).annotate(
+        viewer_id=Value(user.pk, output_field=IntegerField()), viewer_staff=staff,
+        quiz_feedback=F("shown_quiz__feedback"), quiz_due_at=F("shown_quiz__due_at"))
+
+
 def submission_list(*, user: Any, item: str | None = None, status: str | None = None,
                     learner: str | None = None, course: str | None = None) -> QuerySet[Submission]:
     """A learner's own submissions; for a course's instructors and TAs, also those of the courses they
     staff (filterable by learner). No one sees another course's learners."""
-    submissions = Submission.objects.select_related("item", "user", "course")
+    submissions = submissions_shown_to(user)
     if user.is_superuser:
         visible = Q()
     else:
@@ -42,29 +60,61 @@ def submission_list(*, user: Any, item: str | None = None, status: str | None = 
     return submissions.order_by("-created_at", "-id")
 
 
-def submission_get(*, user: Any, pk: int) -> Submission | None:
-    """The submission, if submission_list would show it to the user. Read by its key and judged on the row: the
-    scoped list's query (an OR over a join to the staffed courses) cost a third of the web tier's CPU in a
-    deadline rush, where every verdict is read this way."""
+def submission_get(*, user: Any, pk: int, final: bool = False) -> Submission | None:
+    """The submission, if submission_list would show it to the user, read by its key and judged on the row in
+    one query (submissions_shown_to), with what showing it takes. (The scoped list's query, an OR over a join to
+    the staffed courses, cost a third of the web tier's CPU in a deadline rush, where every verdict is read this
+    way.) final: None while it is still queued or running too, so a long-poll's look that finds the verdict has
+    the row already."""
+    rows = submissions_shown_to(user).filter(pk=pk)
+    if final:
+        rows = rows.exclude(status__in=Submission.PENDING)
     try:
-        submission = Submission.objects.select_related("item", "user", "course").get(pk=pk)
+        submission = rows.get()
     except Submission.DoesNotExist:
         return None
-    if user.is_superuser or (user.is_authenticated and submission.user_id == user.pk) or roles.is_course_staff(
-            user=user, course_id=submission.course_id):
+    if user.is_superuser or (user.is_authenticated and submission.user_id == user.pk) or _viewer_is_staff(
+            submission, user):
         return submission
     return None
+
+
+def submission_shown_as(submission: Submission, *, user: Any, staff: bool,
+                        course_quiz: CourseQuiz | None) -> Submission:
+    """Note on a submission what submissions_shown_to reads with it, when the caller knows it already (the
+    service that stored it, having resolved the course quiz and the learner's role)."""
+    submission.viewer_id = user.pk  # type: ignore[attr-defined]
+    submission.viewer_staff = staff  # type: ignore[attr-defined]
+    submission.quiz_feedback = course_quiz.feedback if course_quiz else None  # type: ignore[attr-defined]
+    submission.quiz_due_at = course_quiz.due_at if course_quiz else None  # type: ignore[attr-defined]
+    return submission
+
+
+def _shown_to(submission: Submission, user: Any) -> bool:
+    """Whether the submission carries what showing it to this user takes (submissions_shown_to)."""
+    return user.is_authenticated and getattr(submission, "viewer_id", None) == user.pk
+
+
+def _viewer_is_staff(submission: Submission, user: Any) -> bool:
+    if _shown_to(submission, user):
+        return bool(getattr(submission, "viewer_staff"))
+    return roles.is_course_staff(user=user, course_id=submission.course_id)
 
 
 def feedback_for(*, submission: Submission, user: Any) -> str:
     """How much of a verdict the viewer sees: "full" (the course's staff always), "pass_fail" or "hidden"
     (until the due date), as the course quiz's policy says."""
-    if roles.is_course_staff(user=user, course_id=submission.course_id):
+    if _viewer_is_staff(submission, user):
         return "full"
-    course_quiz = CourseQuiz.objects.filter(course_id=submission.course_id, quiz_id=submission.item.quiz_id).first()
-    if course_quiz is None:  # the quiz left the course: its policy no longer holds anything back
+    if _shown_to(submission, user):
+        feedback, due_at = getattr(submission, "quiz_feedback"), getattr(submission, "quiz_due_at")
+    else:
+        course_quiz = CourseQuiz.objects.filter(course_id=submission.course_id,
+                                                quiz_id=submission.item.quiz_id).first()
+        feedback, due_at = (course_quiz.feedback, course_quiz.due_at) if course_quiz else (None, None)
+    if feedback is None:  # the quiz left the course: its policy no longer holds anything back
         return "full"
-    return Policy.of(course_quiz, submission.item).feedback_shown(timezone.now())
+    return feedback_shown(feedback=feedback, due_at=due_at, now=timezone.now())
 
 
 def visible_checks(*, submission: Submission, user: Any, feedback: str = "full") -> list[dict[str, Any]]:
@@ -72,7 +122,7 @@ def visible_checks(*, submission: Submission, user: Any, feedback: str = "full")
     none at all when the course shows pass/fail only or holds feedback back."""
     if feedback != "full":
         return []
-    show_all = roles.is_course_staff(user=user, course_id=submission.course_id)
+    show_all = _viewer_is_staff(submission, user)
     results = []
     hidden_number = 0
     for check in submission.checks:

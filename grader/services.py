@@ -32,7 +32,7 @@ from .events import attempt_graded
 from .models import Submission, answer_digest
 from .notify import verdict_published
 from .runner import get_sandbox
-from .selectors import FREE_STATUSES
+from .selectors import FREE_STATUSES, submission_shown_as
 from .sandbox import (
     Check, Grade, HiddenRun, Limits, ReferenceFailed, grade_code, is_starter, observe_reference, rejection_reason,
     screen_problem,
@@ -359,7 +359,8 @@ def _submission_store(*, user: Any, item: Item, code: str | bytes | None, select
         submission = Submission.objects.create(**fields, code=answer, status=Status.QUEUED, queued_at=now,
                                                params=params)
         transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
-    return submission
+    # Shown to its learner next (a choice answer's verdict at once): what that takes is known here already.
+    return submission_shown_as(submission, user=user, staff=enrolment.staff, course_quiz=course_quiz)
 
 
 @dataclass(frozen=True)

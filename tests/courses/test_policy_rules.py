@@ -12,11 +12,13 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from courses.models import CourseQuiz, QuizStart
+from courses.models import Course, CourseQuiz, Membership, QuizStart
 from grader.models import Submission
 from grader.scores import item_scores, quiz_score
 from quiz.models import Item
-from tests.factories import CourseFactory, CourseQuizFactory, MembershipFactory, QuizFactory
+from tests.factories import CourseFactory, CourseQuizFactory, MembershipFactory, QuizFactory, UserFactory
+
+from .conftest import member
 
 if TYPE_CHECKING:
     from rest_framework.response import _MonkeyPatchedResponse as APIResponse
@@ -221,6 +223,34 @@ def test_feedback_held_back_until_the_due_date(api: APIClient, site: Client, cou
     set_policy(course_quiz, due_at=timezone.now() - timedelta(minutes=1), late="penalty")
     after = api.get(body["url"]).json()
     assert after["status"] == "passed" and after["score"] == 1.0 and after["feedback"] == "full"
+
+
+def test_the_courses_staff_see_the_whole_verdict_that_learners_wait_for(
+        api: APIClient, course: Course, course_quiz: CourseQuiz, student: User) -> None:
+    set_policy(course_quiz, feedback="after_due", due_at=timezone.now() + timedelta(days=1))
+    mine = send_code(api, CODE).json()
+    checks = [{"name": "x.grad", "passed": False, "message": "x.grad is 14.0, expected 7.0", "hidden": True}]
+    Submission.objects.filter(pk=mine["id"]).update(status="failed", score=0.0, final_score=0.0, checks=checks)
+    learner_view = api.get(mine["url"], {"wait": 5}).json()  # graded: answered at once, feedback held back
+    assert learner_view["status"] == "graded" and learner_view["checks"] == [] and learner_view["feedback"] == "hidden"
+    teacher = APIClient()
+    teacher.force_authenticate(member(course, "teacher", Membership.Role.TA))
+    staff_view = teacher.get(mine["url"]).json()
+    assert staff_view["status"] == "failed" and staff_view["feedback"] == "full"
+    assert staff_view["checks"][0]["message"] == "x.grad is 14.0, expected 7.0"  # not even hidden for them
+    outsider = APIClient()
+    outsider.force_authenticate(member(CourseFactory.create(slug="elsewhere"), "outsider", Membership.Role.TA))
+    assert outsider.get(mine["url"]).status_code == outsider.get(mine["url"], {"wait": 5}).status_code == 404
+
+
+def test_a_superuser_needs_no_membership_and_is_not_limited(course_quiz: CourseQuiz) -> None:
+    set_policy(course_quiz, max_attempts=1, feedback="after_due", due_at=timezone.now() + timedelta(days=1))
+    root = APIClient()
+    root.force_authenticate(UserFactory.create(username="root", is_superuser=True, enrol=False))
+    for n in range(2):
+        response = send_code(root, CODE + f"# {n}\n")
+        assert response.status_code == 202, response.content
+        assert root.get(response.json()["url"]).json()["feedback"] == "full"
 
 
 def test_the_solution_reveals_after_n_distinct_gradable_attempts(api: APIClient, course_quiz: CourseQuiz) -> None:
