@@ -182,12 +182,17 @@ class LearnerThread:
         self.ident = _thread.start_new_thread(code.bootstrap, (self.slot, self.start, self.done, self.park, jobs))
         self.done.acquire()  # alive: its start-up system calls are behind it
 
-    def warm_up(self, job: tuple[Any, ...], job_arrived: Callable[[float], bool], stop: list[bool]) -> bool:
-        """Run the warm-up job unless a job arrives first: stop[0] tells it to stop at its next step. True if
-        it ran to its end. job_arrived(seconds) waits that long (without the GIL) for a job."""
-        stop[0] = job_arrived(WARM_UP_GRACE_SECONDS)
+    def serve(self, job: tuple[Any, ...]) -> None:
+        """Run one job on the thread and wait for it (the idle job standing for the warm-up)."""
         self.slot[0] = job
-        self.start.release()  # stopped already, it returns at its first step: the thread serves two jobs
+        self.start.release()
+        self.done.acquire()
+
+    def warm_up(self, job: tuple[Any, ...], job_arrived: Callable[[float], bool], stop: list[bool]) -> bool:
+        """Run the warm-up job until a job arrives: then stop[0] tells it to stop at its next step. True if it
+        ran to its end. job_arrived(seconds) waits that long (without the GIL) for a job."""
+        self.slot[0] = job
+        self.start.release()
         while not stop[0] and not self.done.acquire(blocking=False):
             stop[0] = job_arrived(WARM_UP_POLL_SECONDS)
         if stop[0]:
@@ -358,17 +363,24 @@ def main(spec: dict[str, Any], inherited: Inherited) -> None:
             protocol.write_frame(RESULT_FD, {"ready": False, "error": str(exc)})
             return
         report, facts, lineage_code = inherited.report, inherited.facts, inherited.lineage
-        warm_up, warm_metas, warm_reading = _job_tuple("", inherited.warm_up, list(stage.PREFAULT_TARGETS),
-                                                       list(stage.PREFAULT_PROBES), b"", lineage_code)
         protocol.write_frame(RESULT_FD, {"ready": True, "layers": layers.report})
+
+        def job_arrived(seconds: float) -> bool:
+            return bool(select.select([JOB_FD], [], [], seconds)[0])
+
         # While the child waits in the pool, a warm-up job copies the pages a typical job touches, so that a job
-        # finds them copied already. A job that arrives first (the pool ran dry: submissions back to back) stops
-        # it: the job pays for its own pages, a fraction of the warm-up's CPU, and under load that CPU goes to
-        # grading instead.
-        stop = [False]
-        warm_reading[2]["_stop"] = stop
-        if thread.warm_up(warm_up, lambda seconds: bool(select.select([JOB_FD], [], [], seconds)[0]), stop):
-            report.prefault(thread.slot, warm_metas, warm_reading, facts)
+        # finds them copied already. A job that arrives first (the pool ran dry: submissions back to back) skips
+        # or stops it: the job pays for its own pages, a fraction of the warm-up's CPU, and under load that CPU
+        # goes to grading instead.
+        if job_arrived(WARM_UP_GRACE_SECONDS):  # the thread serves two jobs, then parks: an idle one stands in
+            thread.serve(_job_tuple("", "", [], [], b"", lineage_code, trace=False)[0])
+        else:
+            stop = [False]
+            warm_up, warm_metas, warm_reading = _job_tuple("", inherited.warm_up, list(stage.PREFAULT_TARGETS),
+                                                           list(stage.PREFAULT_PROBES), b"", lineage_code)
+            warm_reading[2]["_stop"] = stop
+            if thread.warm_up(warm_up, job_arrived, stop):
+                report.prefault(thread.slot, warm_metas, warm_reading, facts)
         job = protocol.read_frame(JOB_FD, JOB_LIMIT)
         os.close(JOB_FD)
         if job.get("op") == "run":

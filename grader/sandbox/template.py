@@ -140,6 +140,20 @@ class Template:
             self.reap()
 
 
+def pack_module_names() -> None:
+    """Give sys.modules fresh copies of its keys, allocated one after another.
+
+    Every job walks sys.modules (observe.quiet checks that each key is an exact str), and iterating writes a
+    reference count into each key. The names were allocated as their modules were imported, spread over the
+    heap: in a forked child that walk copied ~1,200 pages (5 ms). Packed together, the ~2,000 names fill ~65
+    pages (0.3 ms). The dict stays the same object (the interpreter holds it) and keeps its order.
+    """
+    items = list(sys.modules.items())
+    sys.modules.clear()
+    for name, module in items:
+        sys.modules[name.encode().decode()] = module  # a new str, next to the one before
+
+
 def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str | None,
           close: list[int]) -> int:
     """Fork the template; returns its pid. In the template: never returns."""
@@ -152,6 +166,7 @@ def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str 
             os.close(fd)
         hidden = guard.module_names()
         guard.scrub_modules(names=hidden)
+        pack_module_names()
         Template(sock, cgroups, scratch_root, child.inherit(hidden)).serve()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the zygote is gone: so is everything it served

@@ -1,7 +1,8 @@
 """A pool child's warm-up: it runs while the child waits for a job, and never keeps a job waiting.
 
 Each case runs in a forked process (the learner thread's locks and the lineage recorder are per process), as
-the child does: a LearnerThread serving the warm-up job and then one more job, after which it parks.
+the child does: a LearnerThread serving the warm-up job (or the idle job standing in for it) and then one more
+job, after which it parks.
 """
 from __future__ import annotations
 
@@ -14,46 +15,51 @@ from grader.sandbox import child, guard, lineage, stage
 from .test_guard import in_a_fork
 
 
-def _warm_up_then_a_job(job_arrived: Callable[[float], bool]) -> dict[str, Any]:
+def _first_job_then_an_answer(first: Callable[[child.LearnerThread, Any], object]) -> dict[str, Any]:
+    """Start a learner thread, give it `first` (the warm-up or the idle job), then a job; what each did."""
     def probe() -> str:
         thread = child.LearnerThread(jobs=2)
         lineage_code = guard.private_copy(lineage)
+        ran = first(thread, lineage_code)
+        job, _, _ = child._job_tuple("", "answer = 6 * 7", ["answer"], [], b"", lineage_code)
+        thread.slot[0] = job
+        thread.start.release()
+        thread.done.acquire()
+        phase, reads = thread.slot[1][0], thread.slot[1][1]
+        return json.dumps({"first": ran, "phase": phase, "answer": reads[0][1] if phase == "done" else None})
+
+    return json.loads(in_a_fork(probe))
+
+
+def _warm_up(job_arrived: Callable[[float], bool]) -> Callable[[child.LearnerThread, Any], object]:
+    def first(thread: child.LearnerThread, lineage_code: Any) -> object:
         warm_up, _, reading = child._job_tuple("", stage.PREFAULT, list(stage.PREFAULT_TARGETS),
                                               list(stage.PREFAULT_PROBES), b"", lineage_code)
         stop = [False]
         namespace = reading[2]
         namespace["_stop"] = stop
         ran = thread.warm_up(warm_up, job_arrived, stop)
-        warmed = sorted(name for name in ("x", "w", "text") if name in namespace)
-        job, _, _ = child._job_tuple("", "answer = 6 * 7", ["answer"], [], b"", lineage_code)
-        thread.slot[0] = job
-        thread.start.release()
-        thread.done.acquire()
-        phase, reads = thread.slot[1][0], thread.slot[1][1]
-        answer = reads[0][1] if phase == "done" else None
-        return json.dumps({"ran": ran, "warmed": warmed, "phase": phase, "answer": answer})
+        return {"ran": ran, "warmed": sorted(name for name in ("x", "w", "text") if name in namespace)}
 
-    return json.loads(in_a_fork(probe))
+    return first
 
 
 def test_with_no_job_in_sight_the_warm_up_runs_to_its_end() -> None:
-    result = _warm_up_then_a_job(lambda seconds: False)
-    assert result == {"ran": True, "warmed": ["text", "w", "x"], "phase": "done", "answer": 42}, result
-
-
-def test_a_job_waiting_when_the_child_is_ready_skips_the_warm_up() -> None:
-    result = _warm_up_then_a_job(lambda seconds: True)
-    assert result == {"ran": False, "warmed": [], "phase": "done", "answer": 42}, result
+    result = _first_job_then_an_answer(_warm_up(lambda seconds: False))
+    assert result == {"first": {"ran": True, "warmed": ["text", "w", "x"]}, "phase": "done", "answer": 42}, result
 
 
 def test_a_job_arriving_during_the_warm_up_stops_it_at_its_next_step() -> None:
-    looks: list[float] = []
-
-    def arrives_on_the_first_poll(seconds: float) -> bool:
-        looks.append(seconds)
-        return len(looks) > 1  # not during the grace, on the first look while the warm-up runs
-
-    result = _warm_up_then_a_job(arrives_on_the_first_poll)
-    # It got past its first step (x) or not, but never to its end; the job after it runs all the same.
-    assert result["ran"] is False and "text" not in result["warmed"], result
+    result = _first_job_then_an_answer(_warm_up(lambda seconds: True))
+    # It got past a step or two, never to its end; the job after it runs all the same.
+    assert result["first"]["ran"] is False and "text" not in result["first"]["warmed"], result
     assert result["phase"] == "done" and result["answer"] == 42, result
+
+
+def test_the_idle_job_stands_in_for_a_skipped_warm_up() -> None:
+    def idle(thread: child.LearnerThread, lineage_code: Any) -> object:
+        thread.serve(child._job_tuple("", "", [], [], b"", lineage_code, trace=False)[0])
+        return thread.slot[1][0]
+
+    result = _first_job_then_an_answer(idle)
+    assert result == {"first": "done", "phase": "done", "answer": 42}, result
