@@ -154,9 +154,11 @@ def pack_module_names() -> None:
         sys.modules[name.encode().decode()] = module  # a new str, next to the one before
 
 
-def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str | None,
+def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str | None, inherited: child.Inherited,
           close: list[int]) -> int:
-    """Fork the template; returns its pid. In the template: never returns."""
+    """Fork the template; returns its pid. In the template: never returns. inherited (child.inherit) is made
+    by the zygote before its heap goes into huge pages; the template hides the grader's modules by name only,
+    so that it writes to as few of those pages as it can."""
     pid = os.fork()
     if pid:
         return pid
@@ -164,10 +166,8 @@ def start(sock: socket.socket, cgroups: MemoryCgroups | None, scratch_root: str 
     try:
         for fd in close:
             os.close(fd)
-        hidden = guard.module_names()
-        guard.scrub_modules(names=hidden)
-        pack_module_names()
-        Template(sock, cgroups, scratch_root, child.inherit(hidden)).serve()
+        guard.scrub_modules(names=inherited.hidden_modules)
+        Template(sock, cgroups, scratch_root, inherited).serve()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the zygote is gone: so is everything it served
     except BaseException as exc:  # noqa: BLE001

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import child, limits, namespaces, policy, protocol, template
+from . import child, guard, limits, namespaces, policy, protocol, template
 from .limits import CgroupUnavailable, MemoryCgroups
 
 REQUEST_LIMIT = 4 << 20
@@ -425,12 +425,17 @@ def main(argv: list[str]) -> None:
         base_spec.update(minimal_root=True, root_detail=root.detail, read_paths=root.read_only + root.devices)
     import gc
 
+    # What every child inherits is made now, before the heap goes into huge pages: made in the template, its
+    # writes (reference counts of every module name and module) split most of them back into 4 KiB pages, and
+    # every fork copies a page-table entry per 4 KiB page.
+    template.pack_module_names()
+    inherited = child.inherit(guard.module_names())
     # Objects that exist now are never collected in a child: freezing them keeps
     # the collector from writing to (and so copying) their pages after each fork.
     gc.freeze()
     huge_kb = collapse_heap_into_huge_pages()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    template.start(theirs, cgroups, scratch_root, close=[channel, ours.fileno()])
+    template.start(theirs, cgroups, scratch_root, inherited, close=[channel, ours.fileno()])
     theirs.close()
     zygote = Zygote(channel, pool_size, TemplateLink(ours), cgroups, base_spec)
     # The probe child is asked for on demand (the pool is still empty); the pool is
