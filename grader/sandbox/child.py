@@ -371,8 +371,9 @@ def main(spec: dict[str, Any], inherited: Inherited) -> None:
         # While the child waits in the pool, a warm-up job copies the pages a typical job touches, so that a job
         # finds them copied already. A job that arrives first (the pool ran dry: submissions back to back) skips
         # or stops it: the job pays for its own pages, a fraction of the warm-up's CPU, and under load that CPU
-        # goes to grading instead.
-        if job_arrived(WARM_UP_GRACE_SECONDS):  # the thread serves two jobs, then parks: an idle one stands in
+        # goes to grading instead. So does the zygote, when the machine's CPUs are contended (spec "warm_up").
+        # The thread serves two jobs, then parks: without a warm-up, an idle job stands in.
+        if not spec.get("warm_up", True) or job_arrived(WARM_UP_GRACE_SECONDS):
             thread.serve(_job_tuple("", "", [], [], b"", lineage_code, trace=False)[0])
         else:
             stop = [False]

@@ -1,4 +1,5 @@
-"""A pool child's warm-up: it runs while the child waits for a job, and never keeps a job waiting.
+"""A pool child's warm-up: it runs while the child waits for a job, never keeps a job waiting, and is skipped
+while the machine's CPUs are contended.
 
 Each case runs in a forked process (the learner thread's locks and the lineage recorder are per process), as
 the child does: a LearnerThread serving the warm-up job (or the idle job standing in for it) and then one more
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from grader.sandbox import child, guard, lineage, stage
+import pytest
+
+from grader.sandbox import child, guard, lineage, stage, zygote
 
 from .test_guard import in_a_fork
 
@@ -63,3 +67,26 @@ def test_the_idle_job_stands_in_for_a_skipped_warm_up() -> None:
 
     result = _first_job_then_an_answer(idle)
     assert result == {"first": "done", "phase": "done", "answer": 42}, result
+
+
+@pytest.mark.parametrize(("pressure", "contended"), [
+    ("some avg10=31.50 avg60=12.00 avg300=3.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", True),
+    ("some avg10=1.25 avg60=40.00 avg300=40.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", False),
+])
+def test_children_skip_the_warm_up_while_the_cpus_are_contended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pressure: str, contended: bool) -> None:
+    """The last 10 s decide, not the minute: a rush that has just begun stops the warm-ups, and one that has
+    just ended lets them run again."""
+    psi = tmp_path / "cpu"
+    psi.write_text(pressure)
+    monkeypatch.setattr(zygote, "CPU_PRESSURE", str(psi))
+    assert zygote.cpu_contended() is contended
+
+
+def test_without_pressure_stall_information_the_load_average_decides(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zygote, "CPU_PRESSURE", str(tmp_path / "absent"))
+    monkeypatch.setattr(zygote.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert zygote.cpu_contended() is True
+    monkeypatch.setattr(zygote.os, "getloadavg", lambda: (0.1, 0.5, 0.5))
+    assert zygote.cpu_contended() is False
