@@ -118,7 +118,7 @@ def test_a_process_lets_only_so_many_requests_wait(code_item: Item, learner: Any
     """Past GRADER_WAITS_PER_PROCESS, a wait answers at once rather than taking the threads ordinary requests
     need."""
     pending = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.QUEUED)
-    is_final = lambda: not Submission.objects.filter(pk=pending.pk, status__in=Submission.PENDING).exists()  # noqa: E731
+    is_final = lambda notified: not Submission.objects.filter(pk=pending.pk, status__in=Submission.PENDING).exists()  # noqa: E731
     def hold() -> None:
         try:
             notify.wait_for_verdict(pending.pk, 3.0, is_final)
@@ -162,3 +162,27 @@ def test_make_run_and_compose_serve_with_the_threaded_config(monkeypatch: pytest
     argv = started[0]
     assert argv[argv.index("-c") + 1] == str(ROOT / "config" / "gunicorn.conf.py")
     assert "--threads" not in argv and "--worker-class" not in argv
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_looks_once_then_once_per_notice(code_item: Any, learner: Any) -> None:
+    """The subscription's confirmation is no reason to look at the database: a wait looks once when it starts
+    and then once per verdict notice (the look after a notice told that it came, so it may read the row whole)."""
+    pending = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.QUEUED)
+    looks: list[bool] = []
+
+    def is_final(notified: bool) -> bool:
+        looks.append(notified)
+        return notified
+
+    def publish_soon() -> None:
+        time.sleep(0.5)
+        notify.verdict_published(pending.pk)
+
+    publisher = threading.Thread(target=publish_soon)
+    publisher.start()
+    started = time.monotonic()
+    assert notify.wait_for_verdict(pending.pk, 5.0, is_final) is True
+    publisher.join()
+    assert looks == [False, True], looks
+    assert time.monotonic() - started < notify.RECHECK_SECONDS
