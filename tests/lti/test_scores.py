@@ -156,6 +156,15 @@ def test_a_graded_attempt_queues_one_task_per_linked_quiz_holding_the_item(
     assert queued == [(link.pk, ada.pk, attempt.pk)]
 
 
+def test_a_learner_without_an_lti_identity_costs_one_plain_query(
+        client: Client, platform: Platform, quiz: Quiz, django_assert_num_queries: Any) -> None:
+    course, _ = launch_learner(client, platform, quiz)
+    local = UserFactory.create(username="grace")
+    item = Item.objects.get(slug="first-item")
+    with django_assert_num_queries(1):
+        assert scores.links_for_attempt(user_id=local.pk, course_id=course.pk, item_id=item.pk) == []
+
+
 def wait_for(condition: Any, timeout: float = 45.0, what: str = "") -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
