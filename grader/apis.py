@@ -45,13 +45,16 @@ def _pooled() -> bool:
     return getattr(connection, "pool", None) is not None
 
 
-def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
+def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
     """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it.
+    submission: as the request has it already, with what showing it takes (the service's new row, or
+    selectors.submission_get's).
 
-    A look at the database asks only whether the row is still pending: the query that reads the row with what
-    showing it takes (selectors.submission_get) costs several times as much to build, and a wait looks two or
-    three times. After a verdict notice, though, the look is that read (final=True), so the verdict takes one
-    query, not a look and then a read.
+    A look at the database asks only whether the row is still pending: reading the row with what showing it
+    takes (selectors.submission_get) costs several times as much to build, and a wait looks two or three
+    times. After a verdict notice, though, the look reads the row's own columns into `submission`
+    (selectors.submission_refreshed: one plain query by key), so the verdict takes one query, not a look and
+    then a read.
 
     A waiting request holds a thread (gunicorn has plenty). With pooled connections (gunicorn on PostgreSQL) it
     hands its connection back between looks: that costs nothing, and the pool stays free for ordinary requests.
@@ -60,6 +63,7 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
     clients long-poll they cannot use the connections up; below it nothing is closed, since opening a connection
     costs more than a grading's whole database work.
     """
+    pk = submission.pk
     pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
     released = False
     final: Submission | None = None
@@ -68,8 +72,8 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
         nonlocal released, final
         try:
             if notified:
-                final = selectors.submission_get(user=user, pk=pk, final=True)
-                return final is not None
+                final = selectors.submission_refreshed(submission)
+                return not final.is_pending
             return not pending.exists()
         finally:
             if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
@@ -77,9 +81,8 @@ def _wait(pk: int, seconds: float, user: Any) -> tuple[Submission, dict[str, Any
                 _release_connection()
 
     try:
-        wait_for_verdict(pk, seconds, is_final)
-        submission = final or selectors.submission_get(user=user, pk=pk)
-        assert submission is not None  # it was visible a moment ago and submissions are never deleted
+        if not wait_for_verdict(pk, seconds, is_final) or final is None:  # as it is now
+            selectors.submission_refreshed(submission)
         return submission, submission_data(submission, user)
     finally:
         if released:  # and its idle thread keeps none either
@@ -329,7 +332,7 @@ class SubmissionListApi(APIView):
         headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
         answer = None
         if submission.is_pending and params.validated_data.get("wait"):
-            submission, answer = _wait(submission.pk, params.validated_data["wait"], request.user)
+            submission, answer = _wait(submission, params.validated_data["wait"], request.user)
         if submission.is_pending:
             url = reverse("api:submission-detail", args=[submission.pk])
             return Response({"id": submission.pk, "status": submission.status, "url": url},
@@ -353,7 +356,7 @@ class SubmissionDetailApi(APIView):
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
         if submission.is_pending and params.validated_data.get("wait"):
-            return Response(_wait(pk, params.validated_data["wait"], request.user)[1])
+            return Response(_wait(submission, params.validated_data["wait"], request.user)[1])
         return Response(submission_data(submission, request.user))
 
 

@@ -60,15 +60,12 @@ def submission_list(*, user: Any, item: str | None = None, status: str | None = 
     return submissions.order_by("-created_at", "-id")
 
 
-def submission_get(*, user: Any, pk: int, final: bool = False) -> Submission | None:
+def submission_get(*, user: Any, pk: int) -> Submission | None:
     """The submission, if submission_list would show it to the user, read by its key and judged on the row in
     one query (submissions_shown_to), with what showing it takes. (The scoped list's query, an OR over a join to
     the staffed courses, cost a third of the web tier's CPU in a deadline rush, where every verdict is read this
-    way.) final: None while it is still queued or running too, so a long-poll's look that finds the verdict has
-    the row already."""
+    way.)"""
     rows = submissions_shown_to(user).filter(pk=pk)
-    if final:
-        rows = rows.exclude(status__in=Submission.PENDING)
     try:
         submission = rows.get()
     except Submission.DoesNotExist:
@@ -77,6 +74,18 @@ def submission_get(*, user: Any, pk: int, final: bool = False) -> Submission | N
             submission, user):
         return submission
     return None
+
+
+_OWN_COLUMNS = tuple(f.attname for f in Submission._meta.concrete_fields if not f.is_relation and not f.primary_key)
+
+
+def submission_refreshed(submission: Submission) -> Submission:
+    """The same submission with its own columns read again (status, verdict, times: one plain query by key).
+    Its related rows and what submissions_shown_to or submission_shown_as noted on it are kept: a verdict changes
+    none of them, and the visibility judged on them still holds (a submission changes neither owner nor
+    course)."""
+    submission.refresh_from_db(fields=_OWN_COLUMNS)
+    return submission
 
 
 def submission_shown_as(submission: Submission, *, user: Any, staff: bool,
