@@ -320,8 +320,8 @@ def _fresh_stdio() -> None:
 
 
 class Inherited(NamedTuple):
-    """What every child needs and the template makes once (`inherit`), before any child is forked: each
-    child gets its own copy with the fork, and is spared making it (~2.5 ms of CPU per child)."""
+    """What every child needs, made once (`inherit`) by the zygote before it forks the template: each child
+    gets its own copy with the fork, and is spared making it (~2.5 ms of CPU per child)."""
 
     hidden_modules: frozenset[str]  # the grader's module names (guard.module_names), removed again in the child
     report: types.SimpleNamespace  # private copies of the code the main thread runs once learner code has run

@@ -151,9 +151,9 @@ def module_names(package: str = PROTECTED_PACKAGE) -> frozenset[str]:
 def scrub_modules(package: str = PROTECTED_PACKAGE, names: Collection[str] | None = None) -> int:
     """Remove the grader's modules from sys.modules and __main__; returns how many.
 
-    names: the ones to remove (`module_names()`, computed before the fork), for a forked child. Walking
-    sys.modules there would write a reference count into the page of every one of its ~5,000 keys: about
-    1,000 copy-on-write faults and 5 ms of CPU per child, where looking the names up touches a few pages.
+    names: the ones to remove (`module_names()`, taken before the fork), for the template and each child:
+    looking a few dozen names up writes to a few pages, where walking sys.modules would write a reference
+    count into every one of its ~2,000 keys, each page of them a copy-on-write fault after the fork.
     """
     if names is None:
         names = [n for n in sys.modules if n == package or n.startswith(package + ".")]
