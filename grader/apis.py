@@ -72,8 +72,9 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
         nonlocal released, final
         try:
             if notified:
-                final = selectors.submission_refreshed(submission)
-                return not final.is_pending
+                selectors.submission_refreshed(submission)
+                final = None if submission.is_pending else submission
+                return final is not None
             return not pending.exists()
         finally:
             if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:

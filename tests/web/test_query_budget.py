@@ -120,3 +120,29 @@ def test_the_learner_flow_post_then_a_long_poll_that_finds_the_verdict(
     # The looks and the verdict's read are plain queries by key: the row with what showing it takes (joins, a
     # subquery: several times the cost to build) is read once, before the wait.
     assert [sql for sql in get_sqls[2:] if "JOIN" in sql or "EXISTS" in sql] == [], show("long-poll GET", get_sqls)
+
+
+class EarlyNoticeThenVerdict(VerdictWhileWaiting):
+    """A notice that comes while the row is still pending (one for an earlier delivery, say); the verdict is stored
+    afterwards and found by the next recheck, with no notice of its own."""
+
+    def __init__(self, pk: int) -> None:
+        super().__init__(pk)
+        self.calls = 0
+
+    def get_message(self, timeout: float) -> dict[str, Any] | None:  # type: ignore[override]
+        self.calls += 1
+        if self.calls == 1:
+            return {"type": "message", "data": b"done"}
+        grade(self.pk)
+        return None
+
+
+def test_a_notice_before_the_verdict_does_not_make_the_wait_answer_the_pending_row(
+        client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    pk = post(client, "k-5").json()["id"]
+    monkeypatch.setattr(notify, "_client", lambda: EarlyNoticeThenVerdict(pk))
+    monkeypatch.setattr(notify, "RECHECK_SECONDS", 0.05)
+    response = client.get(f"{URL}{pk}/", {"wait": 5})
+    assert response.status_code == 200 and response.json()["status"] == "passed", response.json()
+    assert response.json()["checks"][0]["message"] == "x.grad is 7.0"
