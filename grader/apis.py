@@ -66,15 +66,12 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
     pk = submission.pk
     pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
     released = False
-    final: Submission | None = None
 
     def is_final(notified: bool) -> bool:
-        nonlocal released, final
+        nonlocal released
         try:
             if notified:
-                selectors.submission_refreshed(submission)
-                final = None if submission.is_pending else submission
-                return final is not None
+                return not selectors.submission_refreshed(submission).is_pending
             return not pending.exists()
         finally:
             if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
@@ -82,7 +79,8 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
                 _release_connection()
 
     try:
-        if not wait_for_verdict(pk, seconds, is_final) or final is None:  # as it is now
+        wait_for_verdict(pk, seconds, is_final)
+        if submission.is_pending:  # the verdict found by a plain look, or none in time: read the row as it is now
             selectors.submission_refreshed(submission)
         return submission, submission_data(submission, user)
     finally:
