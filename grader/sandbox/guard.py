@@ -148,15 +148,13 @@ def module_names(package: str = PROTECTED_PACKAGE) -> frozenset[str]:
     return frozenset(names)
 
 
-def scrub_modules(package: str = PROTECTED_PACKAGE, names: Collection[str] | None = None) -> int:
+def scrub_modules(names: Collection[str], package: str = PROTECTED_PACKAGE) -> int:
     """Remove the grader's modules from sys.modules and __main__; returns how many.
 
     names: the ones to remove (`module_names()`, taken before the fork), for the template and each child:
     looking a few dozen names up writes to a few pages, where walking sys.modules would write a reference
     count into every one of its ~2,000 keys, each page of them a copy-on-write fault after the fork.
     """
-    if names is None:
-        names = [n for n in sys.modules if n == package or n.startswith(package + ".")]
     removed = 0
     for name in names:
         if sys.modules.pop(name, None) is not None:

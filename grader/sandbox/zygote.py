@@ -409,6 +409,20 @@ def collapse_heap_into_huge_pages() -> int:
         return next((int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")), 0)
 
 
+def pack_module_names() -> None:
+    """Give sys.modules fresh copies of its keys, allocated one after another.
+
+    Every job walks sys.modules (observe.quiet checks that each key is an exact str), and iterating writes a
+    reference count into each key. The names were allocated as their modules were imported, spread over the
+    heap: in a forked child that walk copied ~1,200 pages (5 ms). Packed together, the ~2,000 names fill ~65
+    pages (0.3 ms). The dict stays the same object (the interpreter holds it) and keeps its order.
+    """
+    items = list(sys.modules.items())
+    sys.modules.clear()
+    for name, module in items:
+        sys.modules[name.encode().decode()] = module  # a new str, next to the one before
+
+
 def _isolate() -> tuple[dict[str, Any], MemoryCgroups | None, str | None]:
     """Namespaces, cgroup and minimal root as far as this machine allows; returns the child spec base."""
     spec: dict[str, Any] = {
@@ -447,7 +461,7 @@ def main(argv: list[str]) -> None:
     # What every child inherits is made now, before the heap goes into huge pages: made in the template, its
     # writes (reference counts of every module name and module) split most of them back into 4 KiB pages, and
     # every fork copies a page-table entry per 4 KiB page.
-    template.pack_module_names()
+    pack_module_names()
     inherited = child.inherit(guard.module_names())
     # Objects that exist now are never collected in a child: freezing them keeps
     # the collector from writing to (and so copying) their pages after each fork.

@@ -143,7 +143,7 @@ def test_scrubbing_hides_the_graders_modules() -> None:
     def probe() -> str:
         main = sys.modules["__main__"]
         setattr(main, "planted", observe)  # the zygote's __main__ holds the zygote module, say
-        count = guard.scrub_modules()
+        count = guard.scrub_modules(names=guard.module_names())
         left = [n for n in sys.modules if n.startswith("grader")]
         return json.dumps({"count": count, "left": left, "main": hasattr(main, "planted")})
 
