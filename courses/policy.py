@@ -49,7 +49,7 @@ class Policy:
         return self.opens_at is None or now >= self.opens_at
 
     def is_late(self, now: datetime) -> bool:
-        return self.due_at is not None and now > self.due_at
+        return past_due(self.due_at, now)
 
     def attempt_penalty(self, attempt: int) -> float:
         """Percent off the attempt numbered `attempt` (from 1) under the penalty regime."""
@@ -86,8 +86,12 @@ class Policy:
         return None if raw is None else round(raw * (1 - penalty / 100), 6)
 
 
+def past_due(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and now > due_at
+
+
 def feedback_shown(*, feedback: str, due_at: datetime | None, now: datetime) -> str:
     """Policy.feedback_shown from the only two settings it reads (a query that read just those columns)."""
-    if feedback == Feedback.AFTER_DUE and not (due_at is not None and now > due_at):
+    if feedback == Feedback.AFTER_DUE and not past_due(due_at, now):
         return "hidden"
     return Feedback.PASS_FAIL if feedback == Feedback.PASS_FAIL else Feedback.FULL
