@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db import connections
+from django.db.transaction import TransactionManagementError
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from config import sql
 from quiz.models import Item, Quiz
 
 from .models import Course, CourseQuiz, Membership, QuizStart
@@ -106,10 +109,6 @@ class Enrolment:
     started_at: datetime | None
 
 
-_COURSE_QUIZ_FIELDS = [field.attname for field in CourseQuiz._meta.concrete_fields]
-_QUIZ_OF_COURSE = "course__course_quizzes__"
-
-
 def enrolment_lock(*, user: Any, item: Item, course: str | None = None, now: datetime | None = None) -> Enrolment:
     """The course quiz an attempt at `item` belongs to (as course_quiz_for finds it), the learner's role in its
     course and their start of it, read in one query that also takes the learner's lock for the course: their
@@ -118,9 +117,7 @@ def enrolment_lock(*, user: Any, item: Item, course: str | None = None, now: dat
     WhichCourse.
 
     Why one query: this runs for every attempt, and the resolution, the lock, the role and the start used to be
-    four; a deadline rush spends the web tier's CPU compiling queries. The query starts from the membership (the
-    row to lock; FOR UPDATE OF it alone, not the course row every learner shares) and reads the course quiz's
-    columns through the join, which make the CourseQuiz again.
+    four; a deadline rush spends the web tier's CPU compiling queries, so the one query is SQL (_enrolments).
     """
     now = now or timezone.now()
     if not user.is_authenticated or user.is_superuser:
@@ -131,28 +128,53 @@ def enrolment_lock(*, user: Any, item: Item, course: str | None = None, now: dat
             "pk").first()
         return Enrolment(course_quiz=course_quiz, staff=user.is_superuser,
                          started_at=quiz_started_at(course_quiz=course_quiz, user=user))
-    # As course_quiz_list: staff always, learners once the quiz opens. One filter() call, so every condition on
-    # the course's quizzes is about the same course quiz (one join).
-    visible = (Q(role__in=Membership.STAFF_ROLES) | Q(**{f"{_QUIZ_OF_COURSE}opens_at__isnull": True})
-               | Q(**{f"{_QUIZ_OF_COURSE}opens_at__lte": now}))
-    named = {"course__slug": course} if course else {}
-    started = QuizStart.objects.filter(course_quiz_id=OuterRef("cq_id"), user=user).values("started_at")[:1]
-    rows = (Membership.objects.select_for_update(of=("self",)).select_related("course")
-            .filter(visible, user=user, **{f"{_QUIZ_OF_COURSE}quiz_id": item.quiz_id}, **named)
-            .annotate(**{f"cq_{name}": F(f"{_QUIZ_OF_COURSE}{name}") for name in _COURSE_QUIZ_FIELDS},
-                      quiz_started_at=Subquery(started))
-            .order_by("course__slug"))
-    found = list(rows[:10])
+    found = _enrolments(user_id=user.pk, quiz_id=item.quiz_id, course=course, now=now)
     if not found:
         raise _not_found(user=user, quiz_id=item.quiz_id, what=f"the item {item.slug!r}", course=course, now=now)
     if len(found) > 1:
-        raise WhichCourse([membership.course.slug for membership in found])
-    membership = found[0]
-    course_quiz = CourseQuiz.from_db(membership._state.db, _COURSE_QUIZ_FIELDS,
-                                     [getattr(membership, f"cq_{name}") for name in _COURSE_QUIZ_FIELDS])
-    course_quiz.course = membership.course
-    return Enrolment(course_quiz=course_quiz, staff=membership.role in Membership.STAFF_ROLES,
-                     started_at=getattr(membership, "quiz_started_at"))
+        raise WhichCourse([course_quiz.course.slug for course_quiz, _, _ in found])
+    course_quiz, role, started_at = found[0]
+    return Enrolment(course_quiz=course_quiz, staff=role in Membership.STAFF_ROLES, started_at=started_at)
+
+
+def _enrolments(*, user_id: int, quiz_id: int, course: str | None, now: datetime,
+                using: str = "default") -> list[tuple[CourseQuiz, str, datetime | None]]:
+    """enrolment_lock's query, in SQL (config.sql says why): each of the learner's course quizzes of this quiz
+    that they may answer, as (course quiz with its course, role, quiz start), at most 10, by course slug.
+
+    Visible as course_quiz_list has it: staff always, learners once the quiz opens. The query starts from the
+    membership, the row to lock: FOR UPDATE OF it alone, not the course row every learner shares.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block:  # as Django's select_for_update: a lock outside one would be let go at once
+        raise TransactionManagementError("enrolment_lock takes a lock: call it inside a transaction")
+    named = f" AND {sql.column(Course, 'slug', 'c')} = %s" if course else ""
+    lock = " FOR UPDATE OF m" if connection.features.has_select_for_update_of else ""
+    query = (
+        f"SELECT {sql.columns(CourseQuiz, 'cq')}, {sql.columns(Course, 'c')}, {sql.column(Membership, 'role', 'm')},"
+        f" (SELECT s.{sql.column(QuizStart, 'started_at')} FROM {sql.table(QuizStart, 's')}"
+        f"  WHERE s.{sql.column(QuizStart, 'course_quiz')} = cq.{sql.column(CourseQuiz, 'id')}"
+        f"  AND s.{sql.column(QuizStart, 'user')} = %s)"
+        f" FROM {sql.table(Membership, 'm')}"
+        f" JOIN {sql.table(Course, 'c')} ON c.{sql.column(Course, 'id')} = m.{sql.column(Membership, 'course')}"
+        f" JOIN {sql.table(CourseQuiz, 'cq')} ON cq.{sql.column(CourseQuiz, 'course')} = m.{sql.column(Membership, 'course')}"
+        f" WHERE m.{sql.column(Membership, 'user')} = %s AND cq.{sql.column(CourseQuiz, 'quiz')} = %s"
+        f" AND (m.{sql.column(Membership, 'role')} IN (%s, %s) OR cq.{sql.column(CourseQuiz, 'opens_at')} IS NULL"
+        f"      OR cq.{sql.column(CourseQuiz, 'opens_at')} <= %s){named}"
+        f" ORDER BY {sql.column(Course, 'slug', 'c')} LIMIT 10{lock}")
+    params = [user_id, user_id, quiz_id, *Membership.STAFF_ROLES, sql.param(CourseQuiz, "opens_at", now, using)]
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*params, course] if course else params)
+        rows = cursor.fetchall()
+    split = sql.width(CourseQuiz)
+    end = split + sql.width(Course)
+    found = []
+    for values in rows:
+        course_quiz = sql.instance(CourseQuiz, values[:split], using)
+        course_quiz.course = sql.instance(Course, values[split:end], using)
+        role, started_at = sql.row([None, QuizStart._meta.get_field("started_at")], values[end:], using)
+        found.append((course_quiz, role, started_at))
+    return found
 
 
 def _upcoming(*, user: Any, quiz_id: int, course: str | None, now: datetime) -> CourseQuiz | None:

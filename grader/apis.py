@@ -20,7 +20,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from config.api_docs import ErrorSerializer, errors
-from quiz.models import Item
+from quiz import selectors as quiz_selectors
 
 from . import notify, selectors, services
 from .models import Submission
@@ -314,10 +314,9 @@ class SubmissionListApi(APIView):
         data = self.SubmissionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = idempotency_key(request)
-        try:  # by its unique slug: no ordering (the model's joins the quiz)
-            item = Item.objects.get(slug=data.validated_data["item"], archived=False)
-        except Item.DoesNotExist:
-            raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]}) from None
+        item = quiz_selectors.item_answered(slug=data.validated_data["item"])
+        if item is None:
+            raise exceptions.ValidationError({"item": [f"no item {data.validated_data['item']!r}"]})
         try:
             created = services.submission_create_once(
                 user=request.user, item=item, code=data.validated_data.get("code"),

@@ -15,10 +15,11 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from config import sql
 from config.celery_app import app as celery_app
 from courses import selectors as course_selectors
 from courses import services as course_services
@@ -429,27 +430,55 @@ def submission_claim(*, submission_id: int, task_id: str, retries: int = 0) -> S
     the task's own retries after an infrastructure fault (`retries`) are not
     held against it.
 
-    The claim is one conditional UPDATE: the database decides atomically, and a
-    grading costs no explicit transaction. It is a lease of GRADER_LEASE_SECONDS,
-    renewed while grading (submission_lease_kept).
+    The claim is one conditional UPDATE that returns the row: the database decides atomically, and a grading
+    costs no explicit transaction. It is a lease of GRADER_LEASE_SECONDS, renewed while grading
+    (submission_lease_kept). Both statements are SQL (config.sql says why): the ORM's update and re-read cost
+    a third of a Celery process's time per submission.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
-    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, claim=task_id) | Q(
-        status=Status.RUNNING, lease_until__lt=now) | Q(  # rows claimed before leases existed: by age
-        status=Status.RUNNING, lease_until__isnull=True, started_at__lte=stale)
-    claimed = Submission.objects.filter(
-        takeable, pk=submission_id, deliveries__lt=settings.GRADER_MAX_DELIVERIES + retries).update(
-        status=Status.RUNNING, started_at=now, deliveries=F("deliveries") + 1, claim=task_id,
-        lease_until=now + timedelta(seconds=settings.GRADER_LEASE_SECONDS))
-    if claimed:
-        return Submission.objects.select_related("item").get(pk=submission_id)
-    gave_up = Submission.objects.filter(takeable, pk=submission_id).update(
-        status=Status.INTERNAL_ERROR, finished_at=now, lease_until=None,
-        error="Grading this submission failed too many times; it was stopped. This is not your fault.")
-    if gave_up:
-        logger.error("submission %s gave up after %s deliveries", submission_id, settings.GRADER_MAX_DELIVERIES)
+    takeable, takeable_params = _takeable(task_id=task_id, now=now)
+    status, deliveries = sql.column(Submission, "status"), sql.column(Submission, "deliveries")
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {sql.table(Submission)} SET {status} = %s, {sql.column(Submission, 'started_at')} = %s,"
+            f" {deliveries} = {deliveries} + 1, {sql.column(Submission, 'claim')} = %s,"
+            f" {sql.column(Submission, 'lease_until')} = %s"
+            f" WHERE {sql.column(Submission, 'id')} = %s AND {deliveries} < %s AND ({takeable})"
+            f" RETURNING {sql.columns(Submission)}",
+            [Status.RUNNING, sql.param(Submission, "started_at", now), task_id,
+             sql.param(Submission, "lease_until", now + timedelta(seconds=settings.GRADER_LEASE_SECONDS)),
+             submission_id, settings.GRADER_MAX_DELIVERIES + retries, *takeable_params])
+        claimed = cursor.fetchone()
+        if claimed is not None:
+            submission = sql.instance(Submission, claimed)
+            item = sql.get(Item, id=submission.item_id)
+            assert item is not None, "a submission keeps its item (on_delete=PROTECT)"
+            submission.item = item
+            return submission
+        cursor.execute(
+            f"UPDATE {sql.table(Submission)} SET {status} = %s, {sql.column(Submission, 'finished_at')} = %s,"
+            f" {sql.column(Submission, 'lease_until')} = NULL, {sql.column(Submission, 'error')} = %s"
+            f" WHERE {sql.column(Submission, 'id')} = %s AND ({takeable})",
+            [Status.INTERNAL_ERROR, sql.param(Submission, "finished_at", now),
+             "Grading this submission failed too many times; it was stopped. This is not your fault.",
+             submission_id, *takeable_params])
+        if cursor.rowcount:
+            logger.error("submission %s gave up after %s deliveries", submission_id, settings.GRADER_MAX_DELIVERIES)
     return None
+
+
+def _takeable(*, task_id: str, now: datetime) -> tuple[str, list[Any]]:
+    """submission_claim's condition, in SQL with its values: queued; running under this task (its redelivery);
+    running with its lease run out; or claimed before leases existed and running longer than
+    GRADER_STUCK_AFTER_SECONDS."""
+    status, lease_until = sql.column(Submission, "status"), sql.column(Submission, "lease_until")
+    condition = (f"{status} = %s OR ({status} = %s AND {sql.column(Submission, 'claim')} = %s)"
+                 f" OR ({status} = %s AND {lease_until} < %s)"
+                 f" OR ({status} = %s AND {lease_until} IS NULL AND {sql.column(Submission, 'started_at')} <= %s)")
+    stale = now - timedelta(seconds=settings.GRADER_STUCK_AFTER_SECONDS)
+    return condition, [Status.QUEUED, Status.RUNNING, task_id, Status.RUNNING,
+                       sql.param(Submission, "lease_until", now), Status.RUNNING,
+                       sql.param(Submission, "started_at", stale)]
 
 
 def submission_lease_renew(*, submission_id: int, task_id: str, seconds: float | None = None) -> bool:
@@ -508,10 +537,10 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
         "status": grade.status, "score": grade.score, "checks": grade_dict["checks"], "stdout": grade.stdout,
         "error": grade.error or "", "error_line": grade.error_line, "duration_ms": grade_dict["duration_ms"],
     })
-    updated = Submission.objects.filter(pk=submission.pk, status=Status.RUNNING, claim=task_id).update(
-        **verdict, final_score=Policy.final_score(grade.score, submission.penalty),
-        item_version=submission.item.version, finished_at=timezone.now(), lease_until=None,
-    )
+    updated = sql.update(Submission, where={"id": submission.pk, "status": Status.RUNNING, "claim": task_id}, values={
+        **verdict, "final_score": Policy.final_score(grade.score, submission.penalty),
+        "item_version": submission.item.version, "finished_at": timezone.now(), "lease_until": None,
+    })  # SQL (config.sql): the ORM's update cost three times this statement
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
     else:

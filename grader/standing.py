@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db import connections
 from django.utils import timezone
 
+from config import sql
 from courses import roles
 from courses import selectors as course_selectors
 from courses.models import CourseQuiz
@@ -156,15 +157,34 @@ def standing_for_attempt(*, user: Any, item: Item, enrolment: course_selectors.E
 
 def _standing(*, user: Any, item: Item, course_quiz: CourseQuiz, now: datetime, staff: bool,
               started_at: datetime | None, answer_digest: str | None = None) -> Standing:
-    counted = Submission.objects.filter(user=user, course_id=course_quiz.course_id, item=item,
-                                        attempt__isnull=False).exclude(status__in=FREE_STATUSES)
-    facts: dict[str, Any] = {"attempts": Count("id"), "last": Max("created_at"),
-                             "passed": Count("id", filter=Q(status=Submission.Status.PASSED))}
-    if answer_digest is not None:
-        facts["repeat_of"] = Max("attempt", filter=Q(answer_digest=answer_digest))
-    found = counted.aggregate(**facts)
+    attempts, last, passed, repeat_of = _attempt_facts(user_id=user.pk, course_id=course_quiz.course_id,
+                                                       item_id=item.pk, answer_digest=answer_digest)
     return Standing(
         course_quiz=course_quiz, policy=Policy.of(course_quiz, item), staff=staff, now=now,
-        attempts=found["attempts"], passed=found["passed"] > 0, last_attempt_at=found["last"], started_at=started_at,
-        repeat_of=found.get("repeat_of"),
+        attempts=attempts, passed=passed > 0, last_attempt_at=last, started_at=started_at, repeat_of=repeat_of,
     )
+
+
+def _attempt_facts(*, user_id: int, course_id: int, item_id: int, answer_digest: str | None,
+                   using: str = "default") -> tuple[int, datetime | None, int, int | None]:
+    """The learner's graded attempts at an item in a course: how many, the last one's time, how many passed, and
+    (with answer_digest) the highest number among those that sent that answer, else None. Pending attempts
+    count (they are being graded); the grader's refusals and failures (FREE_STATUSES) do not.
+
+    In SQL (config.sql says why): every attempt reads it, and the ORM's aggregate cost ten times its query.
+    """
+    status, attempt = sql.column(Submission, "status"), sql.column(Submission, "attempt")
+    free = ", ".join(["%s"] * len(FREE_STATUSES))
+    repeat = (f", MAX(CASE WHEN {sql.column(Submission, 'answer_digest')} = %s THEN {attempt} END)"
+              if answer_digest is not None else ", NULL")
+    query = (f"SELECT COUNT(*), MAX({sql.column(Submission, 'created_at')}),"
+             f" COUNT(CASE WHEN {status} = %s THEN 1 END){repeat} FROM {sql.table(Submission)}"
+             f" WHERE {sql.column(Submission, 'user')} = %s AND {sql.column(Submission, 'course')} = %s"
+             f" AND {sql.column(Submission, 'item')} = %s AND {attempt} IS NOT NULL AND {status} NOT IN ({free})")
+    digest = [] if answer_digest is None else [answer_digest]
+    with connections[using].cursor() as cursor:
+        cursor.execute(query, [Submission.Status.PASSED, *digest, user_id, course_id, item_id, *FREE_STATUSES])
+        found = cursor.fetchone()
+    count, last, passed, repeat_of = sql.row(
+        [None, Submission._meta.get_field("created_at"), None, None], found, using)
+    return count, last, passed, repeat_of

@@ -24,9 +24,9 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from config.authentication import TokenAuthentication
 from courses import roles
 from courses import selectors as course_selectors
 from courses import services as course_services

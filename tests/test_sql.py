@@ -1,0 +1,86 @@
+"""config.sql reads and writes rows exactly as the ORM does, on SQLite and on PostgreSQL, and the API's token
+authentication (config.authentication, built on it) answers as DRF's does."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from config import sql
+from courses import selectors as course_selectors
+from grader.models import Submission
+from quiz.models import Item
+
+from .factories import ItemFactory, SubmissionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(row: object, model: type) -> dict[str, object]:
+    return {field.attname: getattr(row, field.attname) for field in model._meta.concrete_fields}
+
+
+def test_a_row_read_in_sql_equals_the_orms_read_of_it() -> None:
+    """Datetimes (text on SQLite), booleans (integers on SQLite), JSON and nulls come back as the ORM gives them."""
+    started = timezone.now() - timedelta(minutes=3)
+    submission = SubmissionFactory.create(
+        status=Submission.Status.FAILED, late=True, started_at=started, finished_at=None, score=0.25,
+        checks=[{"name": "x.grad", "passed": False, "message": "expected 2 ẟ"}], params={"n": 3})
+    found = sql.get(Submission, id=submission.pk)
+    assert found is not None
+    assert _fields(found, Submission) == _fields(Submission.objects.get(pk=submission.pk), Submission)
+    assert found.started_at == started and found.late is True and found.finished_at is None
+    assert found._state.adding is False  # saved again, it updates its row
+
+
+def test_get_matches_every_value_given_and_finds_nothing_else() -> None:
+    item = ItemFactory.create()
+    assert sql.get(Item, slug=item.slug, archived=False) == item
+    assert sql.get(Item, slug=item.slug, archived=True) is None
+    assert sql.get(Item, slug=item.slug + "-not") is None
+
+
+def test_update_writes_only_the_rows_matched_and_says_how_many() -> None:
+    mine, other = SubmissionFactory.create_batch(2, status=Submission.Status.RUNNING, claim="task-1")
+    finished = timezone.now()
+    changed = sql.update(Submission, where={"id": mine.pk, "claim": "task-1"}, values={
+        "status": Submission.Status.PASSED, "checks": [{"name": "y", "passed": True, "message": ""}],
+        "finished_at": finished, "lease_until": None, "error_line": None})
+    assert changed == 1
+    mine.refresh_from_db()
+    assert (mine.status, mine.checks, mine.finished_at) == (
+        Submission.Status.PASSED, [{"name": "y", "passed": True, "message": ""}], finished)
+    other.refresh_from_db()
+    assert other.status == Submission.Status.RUNNING
+    assert sql.update(Submission, where={"id": mine.pk, "claim": "task-2"}, values={"status": "queued"}) == 0
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: the lock's own need shows
+def test_the_enrolment_lock_needs_a_transaction(learner: object) -> None:
+    item = ItemFactory.create()
+    with pytest.raises(TransactionManagementError):
+        course_selectors.enrolment_lock(user=learner, item=item)
+    with transaction.atomic():  # inside one it answers: the factories' learner is in the default course
+        enrolment = course_selectors.enrolment_lock(user=learner, item=item)
+    assert (enrolment.course_quiz.quiz_id, enrolment.staff, enrolment.started_at) == (item.quiz_id, False, None)
+
+
+@pytest.mark.parametrize(("active", "key_known", "expected"), [
+    (True, True, 200), (False, True, 401), (True, False, 401)])
+def test_token_authentication_answers_as_drfs(active: bool, key_known: bool, expected: int) -> None:
+    user = UserFactory.create(is_active=active)
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key if key_known else 'f' * 40}")
+    response = client.get("/api/v1/submissions/")
+    assert response.status_code == expected, response.content
+    if expected == 401:
+        message = "User inactive or deleted." if key_known else "Invalid token."
+        assert response.json()["error"]["message"] == message
+    else:
+        assert response.json()["count"] == 0
