@@ -14,6 +14,7 @@ text datetimes and integer booleans come back as Django would give them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connections
@@ -22,12 +23,15 @@ from django.db.models import Field, Model
 M = TypeVar("M", bound=Model)
 
 
+# table, columns and column are cached: a statement's text is put together at each call, its pieces once.
+@cache
 def table(model: type[Model], alias: str | None = None) -> str:
     """The model's table for a FROM or an UPDATE, quoted, with an alias when given."""
     name = connections["default"].ops.quote_name(model._meta.db_table)
     return f"{name} {alias}" if alias else name
 
 
+@cache
 def columns(model: type[Model], alias: str | None = None) -> str:
     """Every concrete column of the model, in field order (what `instance` reads), for a SELECT or RETURNING."""
     quote = connections["default"].ops.quote_name
@@ -35,6 +39,7 @@ def columns(model: type[Model], alias: str | None = None) -> str:
     return ", ".join(prefix + quote(_column(field)) for field in model._meta.concrete_fields)
 
 
+@cache
 def column(model: type[Model], name: str, alias: str | None = None) -> str:
     """One field's column, quoted (and qualified by the alias, when given)."""
     field: Field = model._meta.get_field(name)  # type: ignore[assignment]  # a concrete field, not a relation's far end
@@ -74,22 +79,57 @@ def instance(model: type[M], values: Sequence[Any], using: str = "default") -> M
 
 def get(model: type[M], using: str = "default", **equal: Any) -> M | None:
     """The one row whose fields equal these values (a unique lookup: a key, a slug), or None."""
-    where = " AND ".join(f"{column(model, name)} = %s" for name in equal)
+    found = select(model, using=using, **equal)
+    assert len(found) <= 1, f"{model.__name__} has {len(found)} rows with {equal}: get is for a unique lookup"
+    return found[0] if found else None
+
+
+def select(model: type[M], *, order_by: Sequence[str] = (), using: str = "default", **equal: Any) -> list[M]:
+    """The rows whose fields equal these values, ordered by these fields (ascending)."""
+    where, params = _where(model, equal, using)
+    order = f" ORDER BY {', '.join(column(model, name) for name in order_by)}" if order_by else ""
     with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT {columns(model)} FROM {table(model)} WHERE {where}",
-                       [param(model, name, value, using) for name, value in equal.items()])
+        cursor.execute(f"SELECT {columns(model)} FROM {table(model)} WHERE {where}{order}", params)
+        return [instance(model, values, using) for values in cursor.fetchall()]
+
+
+def exists(model: type[Model], using: str = "default", **equal: Any) -> bool:
+    """Whether a row's fields equal these values."""
+    where, params = _where(model, equal, using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table(model)} WHERE {where} LIMIT 1", params)
+        return cursor.fetchone() is not None
+
+
+def _where(model: type[Model], equal: dict[str, Any], using: str) -> tuple[str, list[Any]]:
+    return (" AND ".join(f"{column(model, name)} = %s" for name in equal),
+            [param(model, name, value, using) for name, value in equal.items()])
+
+
+def refresh(obj: M, fields: Sequence[str], using: str = "default") -> M:
+    """Read these fields of the object's row again into it: refresh_from_db(fields=...), in SQL. Raises the
+    model's DoesNotExist when the row is gone."""
+    model = type(obj)
+    chosen: list[Field] = [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
+    quote = connections[using].ops.quote_name
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(quote(_column(field)) for field in chosen)} FROM {table(model)}"
+                       f" WHERE {column(model, model._meta.pk.name)} = %s", [obj.pk])
         found = cursor.fetchone()
-    return None if found is None else instance(model, found, using)
+    if found is None:
+        raise model.DoesNotExist(f"{model.__name__} {obj.pk} is gone")  # type: ignore[attr-defined]
+    for field, value in zip(chosen, row(chosen, found, using), strict=True):
+        setattr(obj, field.attname, value)
+    return obj
 
 
 def update(model: type[Model], where: dict[str, Any], values: dict[str, Any], using: str = "default") -> int:
     """Set these fields' values on the rows whose fields equal `where`'s; how many rows changed."""
     assignments = ", ".join(f"{column(model, name)} = %s" for name in values)
-    conditions = " AND ".join(f"{column(model, name)} = %s" for name in where)
+    conditions, condition_params = _where(model, where, using)
     with connections[using].cursor() as cursor:
         cursor.execute(f"UPDATE {table(model)} SET {assignments} WHERE {conditions}",
-                       [*(param(model, name, value, using) for name, value in values.items()),
-                        *(param(model, name, value, using) for name, value in where.items())])
+                       [*(param(model, name, value, using) for name, value in values.items()), *condition_params])
         return cursor.rowcount
 
 

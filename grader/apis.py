@@ -50,11 +50,10 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
     submission: as the request has it already, with what showing it takes (the service's new row, or
     selectors.submission_get's).
 
-    A look at the database asks only whether the row is still pending: reading the row with what showing it
-    takes (selectors.submission_get) costs several times as much to build, and a wait looks two or three
-    times. After a verdict notice, though, the look reads the row's own columns into `submission`
-    (selectors.submission_refreshed: one plain query by key), so the verdict takes one query, not a look and
-    then a read.
+    A look at the database reads the row's status alone into `submission`, and only once that is final its
+    own columns (selectors.submission_refreshed: plain queries by key); nothing of what showing it takes is read
+    again. After a verdict notice the look reads the own columns at once, so the verdict takes one query, not a
+    look and then a read.
 
     A waiting request holds a thread (gunicorn has plenty). With pooled connections (gunicorn on PostgreSQL) it
     hands its connection back between looks: that costs nothing, and the pool stays free for ordinary requests.
@@ -63,23 +62,21 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
     clients long-poll they cannot use the connections up; below it nothing is closed, since opening a connection
     costs more than a grading's whole database work.
     """
-    pk = submission.pk
-    pending = Submission.objects.filter(pk=pk, status__in=Submission.PENDING)
     released = False
 
     def is_final(notified: bool) -> bool:
         nonlocal released
         try:
-            if notified:
-                return not selectors.submission_refreshed(submission).is_pending
-            return not pending.exists()
+            if not notified and selectors.submission_refreshed(submission, status_only=True).is_pending:
+                return False
+            return not selectors.submission_refreshed(submission).is_pending
         finally:
             if _pooled() or notify.waiting() > settings.GRADER_WAITS_HOLDING_CONNECTIONS:
                 released = True
                 _release_connection()
 
     try:
-        wait_for_verdict(pk, seconds, is_final)
+        wait_for_verdict(submission.pk, seconds, is_final)
         if submission.is_pending:  # the verdict found by a plain look, or none in time: read the row as it is now
             selectors.submission_refreshed(submission)
         return submission, submission_data(submission, user)

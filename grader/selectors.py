@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, Max, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
+from config import sql
 from courses import roles
 from courses.models import CourseQuiz, Membership
 from courses.policy import feedback_shown
@@ -79,13 +80,13 @@ def submission_get(*, user: Any, pk: int) -> Submission | None:
 _OWN_COLUMNS = tuple(f.attname for f in Submission._meta.concrete_fields if not f.is_relation and not f.primary_key)
 
 
-def submission_refreshed(submission: Submission) -> Submission:
-    """The same submission with its own columns read again (status, verdict, times: one plain query by key).
+def submission_refreshed(submission: Submission, *, status_only: bool = False) -> Submission:
+    """The same submission with its own columns read again (status, verdict, times: one plain query by key), or
+    with status_only its status alone (a look while it waits: the code and the verdict are the row's bulk).
     Its related rows and what submissions_shown_to or submission_shown_as noted on it are kept: a verdict changes
     none of them, and the visibility judged on them still holds (a submission changes neither owner nor
-    course)."""
-    submission.refresh_from_db(fields=_OWN_COLUMNS)
-    return submission
+    course). In SQL (config.sql says why): a long-poll reads it at every look."""
+    return sql.refresh(submission, ("status",) if status_only else _OWN_COLUMNS)
 
 
 def submission_shown_as(submission: Submission, *, user: Any, staff: bool,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.db.models import Model
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -14,14 +15,14 @@ from rest_framework.test import APIClient
 from config import sql
 from courses import selectors as course_selectors
 from grader.models import Submission
-from quiz.models import Item
+from quiz.models import Check, Item
 
-from .factories import ItemFactory, SubmissionFactory, UserFactory
+from .factories import CheckFactory, ItemFactory, SubmissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _fields(row: object, model: type) -> dict[str, object]:
+def _fields(row: object, model: type[Model]) -> dict[str, object]:
     return {field.attname: getattr(row, field.attname) for field in model._meta.concrete_fields}
 
 
@@ -45,6 +46,17 @@ def test_get_matches_every_value_given_and_finds_nothing_else() -> None:
     assert sql.get(Item, slug=item.slug + "-not") is None
 
 
+def test_select_finds_every_matching_row_in_order_and_exists_says_whether_any() -> None:
+    item, other = ItemFactory.create_batch(2)
+    checks = [CheckFactory.create(item=item, order=order) for order in (3, 1, 2)]
+    CheckFactory.create(item=other, order=0)
+    found = sql.select(Check, item=item.pk, order_by=["order"])
+    assert [check.pk for check in found] == [checks[1].pk, checks[2].pk, checks[0].pk]
+    assert [_fields(check, Check) for check in found] == [_fields(check, Check) for check in item.checks.all()]
+    assert sql.select(Check, item=item.pk, order=9) == []
+    assert sql.exists(Check, item=other.pk) and not sql.exists(Check, item=other.pk, order=1)
+
+
 def test_update_writes_only_the_rows_matched_and_says_how_many() -> None:
     mine, other = SubmissionFactory.create_batch(2, status=Submission.Status.RUNNING, claim="task-1")
     finished = timezone.now()
@@ -58,6 +70,18 @@ def test_update_writes_only_the_rows_matched_and_says_how_many() -> None:
     other.refresh_from_db()
     assert other.status == Submission.Status.RUNNING
     assert sql.update(Submission, where={"id": mine.pk, "claim": "task-2"}, values={"status": "queued"}) == 0
+
+
+def test_refresh_reads_the_fields_named_into_the_object_and_no_other() -> None:
+    submission = SubmissionFactory.create(status=Submission.Status.RUNNING, stdout="")
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.PASSED, stdout="7.0\n")
+    assert sql.refresh(submission, ["status"]) is submission
+    assert (submission.status, submission.stdout) == (Submission.Status.PASSED, "")
+    sql.refresh(submission, ["stdout", "finished_at"])
+    assert submission.stdout == "7.0\n"
+    Submission.objects.filter(pk=submission.pk).delete()
+    with pytest.raises(Submission.DoesNotExist):
+        sql.refresh(submission, ["status"])
 
 
 @pytest.mark.django_db(transaction=True)  # no test transaction around it: the lock's own need shows
