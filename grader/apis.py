@@ -45,10 +45,10 @@ def _pooled() -> bool:
     return getattr(connection, "pool", None) is not None
 
 
-def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission, dict[str, Any]]:
-    """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it.
-    submission: as the request has it already, with what showing it takes (the service's new row, or
-    selectors.submission_get's).
+def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission, dict[str, Any], notify.Waited]:
+    """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it,
+    and how the wait ended (turned away: too many waiting already; see _retry_after). submission: as the request
+    has it already, with what showing it takes (the service's new row, or selectors.submission_get's).
 
     A look at the database reads the row's status alone into `submission`, and only once that is final its
     own columns (selectors.submission_refreshed: plain queries by key); nothing of what showing it takes is read
@@ -76,13 +76,22 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
                 _release_connection()
 
     try:
-        wait_for_verdict(submission.pk, seconds, is_final)
+        waited = wait_for_verdict(submission.pk, seconds, is_final)
         if submission.is_pending:  # the verdict found by a plain look, or none in time: read the row as it is now
             selectors.submission_refreshed(submission)
-        return submission, submission_data(submission, user)
+        return submission, submission_data(submission, user), waited
     finally:
         if released:  # and its idle thread keeps none either
             _release_connection()
+
+
+def _retry_after(waited: notify.Waited | None) -> dict[str, str]:
+    """The headers of a pending answer: Retry-After when it was turned away without waiting, so clients back off
+    instead of asking again at once while the server is busiest (item.js and the notebook client double it at
+    each turn-away in a row)."""
+    if waited is notify.Waited.TURNED_AWAY:
+        return {"Retry-After": str(notify.TURNED_AWAY_RETRY_SECONDS)}
+    return {}
 
 
 class SubmissionRateThrottle(UserRateThrottle):
@@ -286,7 +295,8 @@ class SubmissionListApi(APIView):
         parameters=[
             OpenApiParameter("wait", float, description=(
                 "seconds (at most 30) to wait for the verdict of code: 201 with the graded submission if it came "
-                "in time, else 202 as without it")),
+                "in time, else 202 as without it. When the server has too many clients waiting already it answers "
+                "202 at once with `Retry-After` (seconds): poll the returned url no sooner than that")),
             OpenApiParameter(IDEMPOTENCY_KEY_HEADER, str, location=OpenApiParameter.HEADER, description=(
                 "any string of 1 to 100 visible ASCII characters, new for each submission (a UUID): sending the "
                 "same request again with the same key (a retry after a dropped connection or a 503) stores "
@@ -325,13 +335,14 @@ class SubmissionListApi(APIView):
             raise IdempotencyKeyReused(str(exc)) from None
         submission = created.submission
         headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
-        answer = None
+        answer, waited = None, None
         if submission.is_pending and params.validated_data.get("wait"):
-            submission, answer = _wait(submission, params.validated_data["wait"], request.user)
+            submission, answer, waited = _wait(submission, params.validated_data["wait"], request.user)
         if submission.is_pending:
             url = reverse("api:submission-detail", args=[submission.pk])
             return Response({"id": submission.pk, "status": submission.status, "url": url},
-                            status=status.HTTP_202_ACCEPTED, headers={"Location": url, **headers})
+                            status=status.HTTP_202_ACCEPTED,
+                            headers={"Location": url, **headers, **_retry_after(waited)})
         return Response(answer or submission_data(submission, request.user), status=status.HTTP_201_CREATED,
                         headers=headers)
 
@@ -341,7 +352,9 @@ class SubmissionDetailApi(APIView):
         operation_id="submissions_retrieve",
         parameters=[OpenApiParameter("wait", float, description=(
             "seconds (at most 30) to wait for the verdict before answering, instead of polling; "
-            "the answer comes as soon as the verdict is stored"))],
+            "the answer comes as soon as the verdict is stored. When the server has too many clients waiting "
+            "already it answers at once, still pending, with `Retry-After` (seconds): ask again no sooner than "
+            "that, and back off further if it happens again"))],
         responses={200: SubmissionOutputSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -351,7 +364,8 @@ class SubmissionDetailApi(APIView):
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
         if submission.is_pending and params.validated_data.get("wait"):
-            return Response(_wait(submission, params.validated_data["wait"], request.user)[1])
+            _, data, waited = _wait(submission, params.validated_data["wait"], request.user)
+            return Response(data, headers=_retry_after(waited))
         return Response(submission_data(submission, request.user))
 
 

@@ -6,10 +6,14 @@ falls back to looking at the database every POLL_SECONDS, and publishing
 never raises. A waiting request holds a web thread, so each process lets at most
 GRADER_WAITS_PER_PROCESS requests wait at once (config/gunicorn.conf.py gives it
 more threads than that); any further request answers at once with what is stored,
-which keeps threads free for ordinary requests however many clients long-poll.
+which keeps threads free for ordinary requests however many clients long-poll. Such an
+answer is turned away (wait_for_verdict says so), and the API tells its client when to
+ask again (Retry-After: TURNED_AWAY_RETRY_SECONDS), so clients do not spin while the
+server is busiest.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -24,6 +28,16 @@ logger = logging.getLogger(__name__)
 # was lost (redis-py re-subscribes by itself after a reconnect, and a verdict published in between is not replayed).
 RECHECK_SECONDS = 5.0
 POLL_SECONDS = 1.0  # without notices (Redis unreachable): how often the database is read instead
+# A request turned away because too many wait already: the least a client should wait before it asks again. The
+# clients (item.js, the notebook client) double it at each turn-away in a row, up to TURNED_AWAY_RETRY_MAX_SECONDS.
+TURNED_AWAY_RETRY_SECONDS = 1
+TURNED_AWAY_RETRY_MAX_SECONDS = 8
+
+
+class Waited(enum.Enum):
+    FINAL = "final"  # is_final held: the verdict is there
+    TIMED_OUT = "timed_out"  # waited the whole time, no verdict
+    TURNED_AWAY = "turned_away"  # did not wait: too many requests of this process wait already
 
 
 class _Waiters:
@@ -71,17 +85,17 @@ def verdict_published(submission_id: int) -> None:
         logger.warning("could not publish the verdict of submission %s: %s", submission_id, exc)
 
 
-def wait_for_verdict(submission_id: int, timeout: float, is_final: Callable[[bool], bool]) -> bool:
-    """Block until is_final(notified) holds or timeout passes; True when it holds. notified: whether a verdict
-    notice has just come (the row is then almost surely final: a caller can read it whole at once rather than
-    look first). With GRADER_WAITS_PER_PROCESS requests of this process waiting already, no blocking:
-    is_final(False) as it is now."""
+def wait_for_verdict(submission_id: int, timeout: float, is_final: Callable[[bool], bool]) -> Waited:
+    """Block until is_final(notified) holds or timeout passes. notified: whether a verdict notice has just come
+    (the row is then almost surely final: a caller can read it whole at once rather than look first). With
+    GRADER_WAITS_PER_PROCESS requests of this process waiting already, no blocking: is_final(False) as it is
+    now, and TURNED_AWAY if that does not hold."""
     if not _waiters.enter():
         logger.warning("%d requests of this process are waiting already; submission %s answered without waiting",
                        settings.GRADER_WAITS_PER_PROCESS, submission_id)
-        return is_final(False)
+        return Waited.FINAL if is_final(False) else Waited.TURNED_AWAY
     try:
-        return _wait(submission_id, time.monotonic() + timeout, is_final)
+        return Waited.FINAL if _wait(submission_id, time.monotonic() + timeout, is_final) else Waited.TIMED_OUT
     finally:
         _waiters.leave()
 

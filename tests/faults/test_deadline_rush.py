@@ -31,6 +31,7 @@ from rest_framework.authtoken.models import Token
 
 from courses.models import Membership
 from courses.services import default_course
+from grader import notify
 from grader.models import Submission
 from tests.web.server import GunicornProcess
 
@@ -41,6 +42,7 @@ WINDOW_SECONDS = 60.0
 VERDICT_LIMIT_SECONDS = 5.0
 CLIENT_THREADS = 400  # more than ever wait at once (33 per second for up to a few seconds each): an open load
 POLL_WAIT_SECONDS, RETRY_SECONDS = 20, 1.0  # item.js: WAIT_SECONDS, RETRY_MS
+TURNED_AWAY_MAX_SECONDS = notify.TURNED_AWAY_RETRY_MAX_SECONDS  # item.js: TURNED_AWAY_MAX_MS
 ITEM = "grad-of-polynomial"
 ANSWER = "import torch\n\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
 
@@ -61,6 +63,7 @@ class Learner:
     def __init__(self, port: int) -> None:
         self.port = port
         self.conn: http.client.HTTPConnection | None = None
+        self.retry_after = 0.0  # the last answer's Retry-After (0: none)
 
     def request(self, method: str, path: str, token: str, body: dict[str, object] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
@@ -72,7 +75,9 @@ class Learner:
                                   headers={"Authorization": f"Token {token}", "Content-Type": "application/json",
                                            **(headers or {})})
                 response = self.conn.getresponse()
-                return response.status, json.loads(response.read() or b"{}")
+                body = json.loads(response.read() or b"{}")
+                self.retry_after = float(response.getheader("Retry-After") or 0)
+                return response.status, body
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.conn.close()
                 self.conn = None
@@ -86,13 +91,18 @@ class Learner:
                                     {"item": ITEM, "code": ANSWER + f"# learner {outcome.learner}\n"},
                                     {"Idempotency-Key": str(uuid.uuid4())})
         outcome.statuses.append(status)
+        turned_away = 0
         while status == 202:  # still queued: long-poll it as item.js poll() does
+            # Turned away (Retry-After: too many waiting already): wait that long, twice as long at each in a row.
+            turned_away = turned_away + 1 if self.retry_after else 0
+            if turned_away:
+                time.sleep(min(self.retry_after * 2 ** (turned_away - 1), TURNED_AWAY_MAX_SECONDS))
             asked = time.monotonic()
             status, data = self.request("GET", f"{data['url']}?wait={POLL_WAIT_SECONDS}", token)
             outcome.statuses.append(status)
             if status == 200 and data.get("status") in ("queued", "running"):
                 status = 202
-                if time.monotonic() - asked < POLL_WAIT_SECONDS / 2:  # back early (too many waiting): pause
+                if not self.retry_after and time.monotonic() - asked < POLL_WAIT_SECONDS / 2:  # back early
                     time.sleep(RETRY_SECONDS)
         outcome.seconds = time.monotonic() - start
         pk = data.get("id")

@@ -20,6 +20,7 @@ import yaml
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from grader import notify
 from grader.models import Submission
@@ -131,14 +132,33 @@ def test_a_process_lets_only_so_many_requests_wait(code_item: Item, learner: Any
         time.sleep(0.5)
         assert notify.waiting() == 1
         started = time.monotonic()
-        assert notify.wait_for_verdict(pending.pk, 3.0, is_final) is False
+        assert notify.wait_for_verdict(pending.pk, 3.0, is_final) is notify.Waited.TURNED_AWAY
         refused_after = time.monotonic() - started
         holder.join()
         assert notify.waiting() == 0
         started = time.monotonic()
-        assert notify.wait_for_verdict(pending.pk, 1.0, is_final) is False  # room to wait again
+        assert notify.wait_for_verdict(pending.pk, 1.0, is_final) is notify.Waited.TIMED_OUT  # room to wait again
         waited = time.monotonic() - started
     assert refused_after < 0.2 and waited >= 0.95
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turned_away_wait_tells_the_client_when_to_ask_again(code_item: Item, learner: Any) -> None:
+    """A pending answer given without waiting (too many wait already) carries Retry-After, so clients back off
+    instead of asking again at once; one that waited its time does not (the client may ask again at once)."""
+    pending = SubmissionFactory.create(user=learner, item=code_item, status=Submission.Status.QUEUED)
+    client = APIClient()
+    client.force_authenticate(learner)
+    url = f"/api/v1/submissions/{pending.pk}/"
+    with override_settings(GRADER_WAITS_PER_PROCESS=0):
+        started = time.monotonic()
+        turned_away = client.get(url, {"wait": 5})
+        assert time.monotonic() - started < 1.0
+    assert turned_away.status_code == 200 and turned_away.json()["status"] == "queued"
+    assert turned_away["Retry-After"] == str(notify.TURNED_AWAY_RETRY_SECONDS)
+    waited = client.get(url, {"wait": 0.3})
+    assert waited.status_code == 200 and waited.json()["status"] == "queued"
+    assert "Retry-After" not in waited
 
 
 def test_make_run_and_compose_serve_with_the_threaded_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +202,7 @@ def test_a_wait_looks_once_then_once_per_notice(code_item: Any, learner: Any) ->
     publisher = threading.Thread(target=publish_soon)
     publisher.start()
     started = time.monotonic()
-    assert notify.wait_for_verdict(pending.pk, 5.0, is_final) is True
+    assert notify.wait_for_verdict(pending.pk, 5.0, is_final) is notify.Waited.FINAL
     publisher.join()
     assert looks == [False, True], looks
     assert time.monotonic() - started < notify.RECHECK_SECONDS

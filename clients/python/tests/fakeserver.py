@@ -28,6 +28,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)  # when it came
 
 
 class _QuietServer(ThreadingHTTPServer):

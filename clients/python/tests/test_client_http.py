@@ -34,6 +34,25 @@ def test_a_queued_submission_is_long_polled_until_its_verdict(server: FakeServer
     assert len(polls) == 2 and all("wait" in p.query for p in polls)
 
 
+def test_a_turned_away_long_poll_backs_off_as_the_server_says_doubling_in_a_row(server: FakeServer) -> None:
+    """A pending answer given at once with Retry-After (the server has too many clients waiting) is not asked
+    again at once: after Retry-After, twice that after a second such answer in a row; an answer that waited
+    resets it."""
+    turned_away = Answer(200, verdict("queued"), headers={"Retry-After": "1"})
+    server.on("POST", SUBMISSIONS, Answer(202, {"id": 7, "status": "queued", "url": "/api/v1/submissions/7/"},
+                                          headers={"Retry-After": "1"}))
+    server.on("GET", "/api/v1/submissions/7/", turned_away, Answer(200, verdict("running")), turned_away,
+              Answer(200, verdict("passed")))
+    result = Client(server.url, "tok").grade("grad-of-polynomial", CODE)
+    assert result.data["status"] == "passed"
+    times = [r.at for r in server.requests]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert len(gaps) == 4, gaps
+    assert 1.0 <= gaps[0] < 1.5 and 2.0 <= gaps[1] < 2.5, gaps  # the POST's Retry-After, then twice it
+    assert gaps[2] < 0.5, gaps  # "running" came after a wait: ask again at once
+    assert 1.0 <= gaps[3] < 1.5, gaps  # the count starts again
+
+
 def test_retries_of_one_grade_reuse_its_idempotency_key_and_the_next_grade_gets_a_new_one(server: FakeServer) -> None:
     server.on("POST", SUBMISSIONS, Answer(503, "busy", content_type="text/plain"), Answer(drop=True),
               Answer(201, verdict("passed")))

@@ -29,6 +29,9 @@ API = "api/v1/"
 PENDING = ("queued", "running")
 WAIT_SECONDS = 25.0  # per long-poll; the server waits at most 30 s
 GRADE_TIMEOUT_SECONDS = 120.0  # a verdict normally comes in well under a second
+# A pending answer given at once with Retry-After: the server had too many clients waiting already (a deadline
+# rush). grade() waits that long before it asks again, twice as long at each such answer in a row, up to this.
+TURNED_AWAY_MAX_SECONDS = 8.0
 RETRY_STATUSES = (502, 503, 504)
 
 
@@ -154,6 +157,10 @@ class Client:
                course: str | None = None, key: str | None = None, wait: float = WAIT_SECONDS) -> dict[str, Any]:
         """POST a submission and wait up to `wait` s for its verdict in the same request: the verdict (201) or a
         ticket {id, status, url} (202). `key` is the Idempotency-Key, the same on every retry of this call."""
+        return dict(self._submit(item, code=code, choices=choices, course=course, key=key, wait=wait).body)
+
+    def _submit(self, item: str, *, code: str | None, choices: list[int] | None, course: str | None,
+                key: str | None, wait: float) -> Response:
         body: dict[str, Any] = {"item": item}
         if code is not None:
             body["code"] = code
@@ -162,14 +169,16 @@ class Client:
         if course or self.course:
             body["course"] = course or self.course
         headers = {"Idempotency-Key": key or str(uuid.uuid4())}
-        return dict(self.request("POST", API + "submissions/", params={"wait": _seconds(wait)}, body=body,
-                                 headers=headers, timeout=wait + self.timeout).body)
+        return self.request("POST", API + "submissions/", params={"wait": _seconds(wait)}, body=body,
+                            headers=headers, timeout=wait + self.timeout)
 
     def submission(self, url: str, *, wait: float = WAIT_SECONDS) -> dict[str, Any]:
         """A submission by its URL, waiting up to `wait` s for its verdict (the server answers as soon as it is
         stored)."""
-        return dict(self.request("GET", url, params={"wait": _seconds(wait)} if wait else None,
-                                 timeout=wait + self.timeout).body)
+        return dict(self._poll(url, wait=wait).body)
+
+    def _poll(self, url: str, *, wait: float) -> Response:
+        return self.request("GET", url, params={"wait": _seconds(wait)} if wait else None, timeout=wait + self.timeout)
 
     def graph_svg(self, path: str) -> str | None:
         """A verdict's graph drawing, or None when the server will not give it to this token (the drawing's URL
@@ -196,9 +205,10 @@ class Client:
         if code is None and not choices:
             raise NoAnswer(f"Nothing to grade for {item!r}: give the code, or the choices you pick.")
         deadline = time.monotonic() + timeout
-        key = str(uuid.uuid4())
-        data = self.submit(item, code=code, choices=choices, course=course, key=key,
-                           wait=min(WAIT_SECONDS, timeout))
+        answer = self._submit(item, code=code, choices=choices, course=course, key=str(uuid.uuid4()),
+                              wait=min(WAIT_SECONDS, timeout))
+        data = dict(answer.body)
+        turned_away = 0  # pending answers in a row given at once, with Retry-After
         while data.get("status") in PENDING:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -206,7 +216,13 @@ class Client:
                     f"No verdict for {item!r} within {timeout:g} s: the submission is {data.get('status')} on the "
                     f"server, which keeps it. Its verdict will be at {self.absolute(data['url'])}.",
                     submission_id=data.get("id"), url=data.get("url"))
-            data = self.submission(data["url"], wait=min(WAIT_SECONDS, max(left, 1.0)))
+            pause = _retry_after(answer.headers)
+            turned_away = turned_away + 1 if pause else 0
+            if pause:  # the server had too many waiting: asking again at once would only add to its load
+                time.sleep(min(pause * 2 ** (turned_away - 1), TURNED_AWAY_MAX_SECONDS, left))
+                left = deadline - time.monotonic()
+            answer = self._poll(data["url"], wait=min(WAIT_SECONDS, max(left, 1.0)))
+            data = dict(answer.body)
         result = Submission(data=data, server=self.url)
         if graphs:
             for index, check in enumerate(data.get("checks") or []):

@@ -28,6 +28,7 @@
   const DRAFT_SAVE_MS = 1000; // after the last keystroke (at most this much typing is lost by leaving at once)
   const FIRST_WAIT_SECONDS = 3; // the submit's own wait, before the page shows the attempt as pending
   const RETRY_MS = 1000; // after a failed one
+  const TURNED_AWAY_MAX_MS = 8000; // keep in step with grader.notify.TURNED_AWAY_RETRY_MAX_SECONDS
   const SLOW_AFTER_MS = 30000;
   const PENDING = new Set(["queued", "running"]);
   // Keep in step with STATUS_TEXT and SHORT_STATUS in quiz/templatetags/quiz_tags.py.
@@ -367,18 +368,28 @@
 
   /* ------------------------------------------------------- submit and poll */
 
-  function poll(url) {
+  function retryAfterMs(response) {
+    // A pending answer the server gave without waiting (too many wait already, as in a deadline rush) says when
+    // to ask again: Retry-After, in seconds. 0: it waited, or said nothing.
+    const seconds = parseInt(response.headers.get("Retry-After") || "", 10);
+    return seconds > 0 ? seconds * 1000 : 0;
+  }
+
+  function poll(url, firstDelayMs = 0) {
     // A long-poll: the server answers as soon as the verdict is stored (?wait=, at most 30 s), so the verdict
     // shows within milliseconds of grading, not at the next tick of a timer.
     const generation = ++pollGeneration;
     const started = Date.now();
+    let turnedAway = firstDelayMs ? 1 : 0; // answers in a row that came back at once with Retry-After (the POST's too)
     return new Promise((resolve) => {
       const tick = async () => {
         if (generation !== pollGeneration) return resolve(null); // another attempt was opened
         let failed = false;
+        let retryAfter = 0;
         const asked = Date.now();
         try {
           const response = await api(url + (url.includes("?") ? "&" : "?") + "wait=" + WAIT_SECONDS);
+          retryAfter = retryAfterMs(response);
           if (response.ok) {
             const submission = await response.json();
             if (generation !== pollGeneration) return resolve(null);
@@ -398,12 +409,17 @@
           verdictBox.firstChild?.append(el("p", { class: "verdict__note verdict__slow" },
             "Grading is taking longer than usual. The verdict will appear here as soon as it is ready."));
         }
-        // A long-poll that waited its time asks again at once; one that came back early and pending (the server
-        // had too many waiting already, as in a deadline rush) or failed waits a moment first.
+        // A long-poll that waited its time asks again at once; one that failed, or came back early and pending,
+        // waits a moment first. Turned away (Retry-After: the server had too many waiting already, as in a
+        // deadline rush), it waits what the server says, twice as long at each turn-away in a row: the page adds
+        // no load when there is least to spare.
         const early = Date.now() - asked < WAIT_SECONDS * 500;
-        setTimeout(tick, failed || early ? RETRY_MS : 0);
+        turnedAway = retryAfter ? turnedAway + 1 : 0;
+        const delay = retryAfter ? Math.min(retryAfter * 2 ** (turnedAway - 1), TURNED_AWAY_MAX_MS)
+          : failed || early ? RETRY_MS : 0;
+        setTimeout(tick, delay);
       };
-      tick();
+      setTimeout(tick, firstDelayMs);
     });
   }
 
@@ -475,7 +491,7 @@
       if (response.status === 202) {
         showAttempt({ id: data.id, status: data.status, score: null, checks: [], choices: [] });
         remember(data.id);
-        const verdict = await poll(data.url);
+        const verdict = await poll(data.url, retryAfterMs(response)); // turned away: not at once
         if (verdict) await finish(verdict);
       } else if (response.status === 201) {
         remember(data.id);
