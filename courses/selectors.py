@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.transaction import TransactionManagementError
 from django.db.models import Q, QuerySet
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from config import sql

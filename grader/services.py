@@ -24,9 +24,9 @@ from config.celery_app import app as celery_app
 from courses import selectors as course_selectors
 from courses import services as course_services
 from courses.policy import Policy
+from quiz import models as quiz_models
 from quiz import selectors as quiz_selectors
 from quiz import variants
-from quiz import models as quiz_models
 from quiz.models import Item
 
 from .broker import GRADING_TASK
@@ -541,7 +541,7 @@ def submission_record(*, submission: Submission, grade: Grade, task_id: str) -> 
     updated = sql.update(Submission, where={"id": submission.pk, "status": Status.RUNNING, "claim": task_id}, values={
         **verdict, "final_score": Policy.final_score(grade.score, submission.penalty),
         "item_version": submission.item.version, "finished_at": timezone.now(), "lease_until": None,
-    })  # SQL (config.sql): the ORM's update cost three times this statement
+    })  # in SQL (config.sql says why)
     if not updated:
         logger.warning("submission %s was taken over; verdict of task %s dropped", submission.pk, task_id)
     else:

@@ -171,7 +171,7 @@ def _attempt_facts(*, user_id: int, course_id: int, item_id: int, answer_digest:
     (with answer_digest) the highest number among those that sent that answer, else None. Pending attempts
     count (they are being graded); the grader's refusals and failures (FREE_STATUSES) do not.
 
-    In SQL (config.sql says why): every attempt reads it, and the ORM's aggregate cost ten times its query.
+    In SQL (config.sql says why): every attempt reads it, and the ORM's aggregate cost five times as much CPU.
     """
     status, attempt = sql.column(Submission, "status"), sql.column(Submission, "attempt")
     free = ", ".join(["%s"] * len(FREE_STATUSES))
