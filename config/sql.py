@@ -7,6 +7,7 @@ statements run once or twice per submission, their shape never changes, and only
 written once as SQL. Everything else stays on the ORM. The SQL here is the subset PostgreSQL and SQLite (>= 3.35,
 for RETURNING) share; what differs (FOR UPDATE) is asked of the connection's features.
 
+Every value is a bound parameter (%s); only table and column names, taken from the models, go into the text.
 Values go in through the field they are compared with or stored in (`param`), so a datetime or JSON is sent as
 Django would send it; columns come back through the field they were read from (`row`, `instance`), so SQLite's
 text datetimes and integer booleans come back as Django would give them.
