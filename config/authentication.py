@@ -1,7 +1,7 @@
 """The API's token authentication: DRF's, with its one query in SQL.
 
 Why: every API request (a submission, each long-poll, a notebook's read) authenticates first, and the ORM's
-`select_related("user").get(key=...)` cost 0.9 ms of CPU per request on this machine, about four times the query
+`select_related("user").get(key=...)` cost 0.9 ms of CPU per request on this machine, about five times the query
 itself (issue 14; config.sql says why the hot path's statements are SQL). Same answers as DRF's: the user and
 the token, "Invalid token." for an unknown key, "User inactive or deleted." for an inactive user.
 """

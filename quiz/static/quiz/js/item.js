@@ -410,9 +410,9 @@
             "Grading is taking longer than usual. The verdict will appear here as soon as it is ready."));
         }
         // A long-poll that waited its time asks again at once; one that failed, or came back early and pending,
-        // waits a moment first. Turned away (Retry-After: the server had too many waiting already, as in a
-        // deadline rush), it waits what the server says, twice as long at each turn-away in a row: the page adds
-        // no load when there is least to spare.
+        // waits a moment first. With Retry-After (turned away: the server had too many waiting already, as in a
+        // deadline rush; or a 503 while its database is away) it waits what the server says, twice as long at
+        // each such answer in a row: the page adds no load when there is least to spare.
         const early = Date.now() - asked < WAIT_SECONDS * 500;
         turnedAway = retryAfter ? turnedAway + 1 : 0;
         const delay = retryAfter ? Math.min(retryAfter * 2 ** (turnedAway - 1), TURNED_AWAY_MAX_MS)
