@@ -104,7 +104,8 @@ def exists(model: type[Model], using: str = "default", **equal: Any) -> bool:
 
 def _where(model: type[Model], equal: dict[str, Any], using: str) -> tuple[str, list[Any]]:
     # `= NULL` matches nothing in SQL, where the ORM's filter(x=None) means IS NULL: refused rather than mistaken.
-    assert equal and None not in equal.values(), f"conditions on {model.__name__} are values to equal: {equal}"
+    if not equal or None in equal.values():
+        raise ValueError(f"{model.__name__}: the conditions must be values to equal, at least one, none None: {equal}")
     return (" AND ".join(f"{column(model, name)} = %s" for name in equal),
             [param(model, name, value, using) for name, value in equal.items()])
 

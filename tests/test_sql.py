@@ -3,6 +3,7 @@ authentication (config.authentication, built on it) answers as DRF's does."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -55,6 +56,16 @@ def test_select_finds_every_matching_row_in_order_and_exists_says_whether_any() 
     assert [_fields(check, Check) for check in found] == [_fields(check, Check) for check in item.checks.all()]
     assert sql.select(Check, item=item.pk, order=9) == []
     assert sql.exists(Check, item=other.pk) and not sql.exists(Check, item=other.pk, order=1)
+
+
+@pytest.mark.parametrize("conditions", [{}, {"expected": None}])
+def test_conditions_sql_would_get_wrong_are_refused(conditions: dict[str, Any]) -> None:
+    """No condition would read every row, and `= NULL` matches none where the ORM's filter(x=None) means IS NULL."""
+    CheckFactory.create(expected=None)
+    with pytest.raises(ValueError, match="conditions"):
+        sql.select(Check, **conditions)
+    with pytest.raises(ValueError, match="conditions"):
+        sql.update(Check, where=conditions, values={"order": 5})
 
 
 def test_update_writes_only_the_rows_matched_and_says_how_many() -> None:
