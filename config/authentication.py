@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
@@ -25,14 +24,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
                  f" FROM {sql.table(Token, 't')} JOIN {sql.table(user_model, 'u')}"
                  f" ON u.{sql.column(user_model, user_model._meta.pk.name)} = t.{sql.column(Token, 'user')}"
                  f" WHERE t.{sql.column(Token, 'key')} = %s")
-        with connections["default"].cursor() as cursor:
-            cursor.execute(query, [key])
-            found = cursor.fetchone()
-        if found is None:
+        found = sql.fetch(query, [key])
+        if not found:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        split = sql.width(Token)
-        token = sql.instance(Token, found[:split])
-        token.user = user = sql.instance(user_model, found[split:])
+        token_values, user_values, _rest = sql.split(found[0], Token, user_model)
+        token = sql.instance(Token, token_values)
+        token.user = user = sql.instance(user_model, user_values)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, token

@@ -78,6 +78,13 @@ def instance(model: type[M], values: Sequence[Any], using: str = "default") -> M
     return model.from_db(using, [field.attname for field in fields], row(fields, values, using))
 
 
+def fetch(query: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:
+    """Run one read and return its rows, as the database gives them (convert them with `row` or `instance`)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
 def get(model: type[M], using: str = "default", **equal: Any) -> M | None:
     """The one row whose fields equal these values (a unique lookup: a key, a slug), or None."""
     found = select(model, using=using, **equal)
@@ -89,17 +96,14 @@ def select(model: type[M], *, order_by: Sequence[str] = (), using: str = "defaul
     """The rows whose fields equal these values, ordered by these fields (ascending)."""
     where, params = _where(model, equal, using)
     order = f" ORDER BY {', '.join(column(model, name) for name in order_by)}" if order_by else ""
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT {columns(model)} FROM {table(model)} WHERE {where}{order}", params)
-        return [instance(model, values, using) for values in cursor.fetchall()]
+    rows = fetch(f"SELECT {columns(model)} FROM {table(model)} WHERE {where}{order}", params, using)
+    return [instance(model, values, using) for values in rows]
 
 
 def exists(model: type[Model], using: str = "default", **equal: Any) -> bool:
     """Whether a row's fields equal these values."""
     where, params = _where(model, equal, using)
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {table(model)} WHERE {where} LIMIT 1", params)
-        return cursor.fetchone() is not None
+    return bool(fetch(f"SELECT 1 FROM {table(model)} WHERE {where} LIMIT 1", params, using))
 
 
 def _where(model: type[Model], equal: dict[str, Any], using: str) -> tuple[str, list[Any]]:
@@ -116,13 +120,11 @@ def refresh(obj: M, fields: Sequence[str], using: str = "default") -> M:
     model = type(obj)
     chosen: list[Field] = [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
     quote = connections[using].ops.quote_name
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(quote(_column(field)) for field in chosen)} FROM {table(model)}"
-                       f" WHERE {column(model, model._meta.pk.name)} = %s", [obj.pk])
-        found = cursor.fetchone()
-    if found is None:
+    found = fetch(f"SELECT {', '.join(quote(_column(field)) for field in chosen)} FROM {table(model)}"
+                  f" WHERE {column(model, model._meta.pk.name)} = %s", [obj.pk], using)
+    if not found:
         raise model.DoesNotExist(f"{model.__name__} {obj.pk} is gone")  # type: ignore[attr-defined]
-    for field, value in zip(chosen, row(chosen, found, using), strict=True):
+    for field, value in zip(chosen, row(chosen, found[0], using), strict=True):
         setattr(obj, field.attname, value)
     return obj
 
@@ -137,6 +139,12 @@ def update(model: type[Model], where: dict[str, Any], values: dict[str, Any], us
         return cursor.rowcount
 
 
-def width(model: type[Model]) -> int:
-    """How many values of a row `columns(model)` selects: to slice a row that reads several models."""
-    return len(model._meta.concrete_fields)
+def split(values: Sequence[Any], *models: type[Model]) -> list[Sequence[Any]]:
+    """A row that reads each model's `columns` in turn (a join), cut into one part per model (for `instance`),
+    then what the row reads after them."""
+    parts = []
+    for model in models:
+        width = len(model._meta.concrete_fields)
+        parts.append(values[:width])
+        values = values[width:]
+    return [*parts, values]

@@ -163,16 +163,12 @@ def _enrolments(*, user_id: int, quiz_id: int, course: str | None, now: datetime
         f"      OR cq.{sql.column(CourseQuiz, 'opens_at')} <= %s){named}"
         f" ORDER BY {sql.column(Course, 'slug', 'c')} LIMIT 10{lock}")
     params = [user_id, user_id, quiz_id, *Membership.STAFF_ROLES, sql.param(CourseQuiz, "opens_at", now, using)]
-    with connection.cursor() as cursor:
-        cursor.execute(query, [*params, course] if course else params)
-        rows = cursor.fetchall()
-    split = sql.width(CourseQuiz)
-    end = split + sql.width(Course)
     found = []
-    for values in rows:
-        course_quiz = sql.instance(CourseQuiz, values[:split], using)
-        course_quiz.course = sql.instance(Course, values[split:end], using)
-        role, started_at = sql.row([None, QuizStart._meta.get_field("started_at")], values[end:], using)
+    for values in sql.fetch(query, [*params, course] if course else params, using):
+        course_quiz_values, course_values, rest = sql.split(values, CourseQuiz, Course)
+        course_quiz = sql.instance(CourseQuiz, course_quiz_values, using)
+        course_quiz.course = sql.instance(Course, course_values, using)
+        role, started_at = sql.row([None, QuizStart._meta.get_field("started_at")], rest, using)
         found.append((course_quiz, role, started_at))
     return found
 

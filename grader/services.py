@@ -259,15 +259,13 @@ def _keyed_submission(user: Any, idempotency_key: str) -> Submission | None:
              f" JOIN {sql.table(Item, i)} ON {sql.column(Item, 'id', i)} = {sql.column(Submission, 'item', s)}"
              f" JOIN {sql.table(Course, c)} ON {sql.column(Course, 'id', c)} = {sql.column(Submission, 'course', s)}"
              f" WHERE {sql.column(Submission, 'user', s)} = %s AND {sql.column(Submission, 'idempotency_key', s)} = %s")
-    with connections["default"].cursor() as cursor:
-        cursor.execute(query, [user.pk, idempotency_key])
-        found = cursor.fetchone()
-    if found is None:
+    found = sql.fetch(query, [user.pk, idempotency_key])
+    if not found:
         return None
-    item_at, course_at = sql.width(Submission), sql.width(Submission) + sql.width(Item)
-    submission = sql.instance(Submission, found[:item_at])
-    submission.item = sql.instance(Item, found[item_at:course_at])
-    submission.course = sql.instance(Course, found[course_at:])
+    submission_values, item_values, course_values, _rest = sql.split(found[0], Submission, Item, Course)
+    submission = sql.instance(Submission, submission_values)
+    submission.item = sql.instance(Item, item_values)
+    submission.course = sql.instance(Course, course_values)
     return submission
 
 

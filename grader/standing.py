@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
 from django.utils import timezone
 
 from config import sql
@@ -182,9 +181,8 @@ def _attempt_facts(*, user_id: int, course_id: int, item_id: int, answer_digest:
              f" WHERE {sql.column(Submission, 'user')} = %s AND {sql.column(Submission, 'course')} = %s"
              f" AND {sql.column(Submission, 'item')} = %s AND {attempt} IS NOT NULL AND {status} NOT IN ({free})")
     digest = [] if answer_digest is None else [answer_digest]
-    with connections[using].cursor() as cursor:
-        cursor.execute(query, [Submission.Status.PASSED, *digest, user_id, course_id, item_id, *FREE_STATUSES])
-        found = cursor.fetchone()
+    [found] = sql.fetch(query, [Submission.Status.PASSED, *digest, user_id, course_id, item_id, *FREE_STATUSES],
+                        using)  # an aggregate: always one row
     count, last, passed, repeat_of = sql.row(
         [None, Submission._meta.get_field("created_at"), None, None], found, using)
     return count, last, passed, repeat_of
