@@ -45,10 +45,10 @@ def _pooled() -> bool:
     return getattr(connection, "pool", None) is not None
 
 
-def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission, dict[str, Any], notify.Waited]:
-    """The submission once its verdict is stored, or as it is after `seconds`, with its data as `user` sees it,
-    and how the wait ended (turned away: too many waiting already; see _retry_after). submission: as the request
-    has it already, with what showing it takes (the service's new row, or selectors.submission_get's).
+def _wait(submission: Submission, seconds: float) -> notify.Waited:
+    """Wait until the submission's verdict is stored, or `seconds` pass, reading its row into `submission` (as
+    the request has it already, with what showing it takes: the service's new row, or selectors.submission_get's);
+    returns how the wait ended (turned away: too many waiting already; see _retry_after).
 
     A look at the database reads the row's status alone into `submission`, and only once that is final its
     own columns (selectors.submission_refreshed: plain queries by key); nothing of what showing it takes is read
@@ -79,7 +79,7 @@ def _wait(submission: Submission, seconds: float, user: Any) -> tuple[Submission
         waited = wait_for_verdict(submission.pk, seconds, is_final)
         if submission.is_pending:  # the verdict found by a plain look, or none in time: read the row as it is now
             selectors.submission_refreshed(submission)
-        return submission, submission_data(submission, user), waited
+        return waited
     finally:
         if released:  # and its idle thread keeps none either
             _release_connection()
@@ -335,16 +335,15 @@ class SubmissionListApi(APIView):
             raise IdempotencyKeyReused(str(exc)) from None
         submission = created.submission
         headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
-        answer, waited = None, None
+        waited = None
         if submission.is_pending and params.validated_data.get("wait"):
-            submission, answer, waited = _wait(submission, params.validated_data["wait"], request.user)
+            waited = _wait(submission, params.validated_data["wait"])
         if submission.is_pending:
             url = reverse("api:submission-detail", args=[submission.pk])
             return Response({"id": submission.pk, "status": submission.status, "url": url},
                             status=status.HTTP_202_ACCEPTED,
                             headers={"Location": url, **headers, **_retry_after(waited)})
-        return Response(answer or submission_data(submission, request.user), status=status.HTTP_201_CREATED,
-                        headers=headers)
+        return Response(submission_data(submission, request.user), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class SubmissionDetailApi(APIView):
@@ -363,10 +362,10 @@ class SubmissionDetailApi(APIView):
         submission = selectors.submission_get(user=request.user, pk=pk)
         if submission is None:  # someone else's submission looks exactly like a missing one
             raise exceptions.NotFound(f"no submission {pk}")
+        waited = None
         if submission.is_pending and params.validated_data.get("wait"):
-            _, data, waited = _wait(submission, params.validated_data["wait"], request.user)
-            return Response(data, headers=_retry_after(waited))
-        return Response(submission_data(submission, request.user))
+            waited = _wait(submission, params.validated_data["wait"])
+        return Response(submission_data(submission, request.user), headers=_retry_after(waited))
 
 
 class PrecheckApi(APIView):
