@@ -47,6 +47,26 @@ def other_learner(db: None) -> User:
     return UserFactory.create(username="grace")
 
 
+@pytest.fixture(autouse=True)
+def _no_throttle_history() -> None:
+    """Each test starts with no request history in the throttle's cache.
+
+    Why: the cache is Redis, outside the test's transaction, and keys the history by user id. On SQLite a
+    rolled-back test hands its ids to the next test's users, so one test's submissions (many, under
+    `unthrottled`) counted against another test's learner, which got a 429 within the same minute."""
+    import redis
+    from django.conf import settings
+
+    location, prefix = settings.CACHES["default"]["LOCATION"], settings.CACHES["default"].get("KEY_PREFIX", "")
+    try:
+        client = redis.Redis.from_url(location, socket_timeout=2, socket_connect_timeout=1)
+        stale = list(client.scan_iter(match=f"{prefix}:*throttle_*", count=1000))
+        if stale:
+            client.delete(*stale)
+    except redis.RedisError:
+        pass  # Redis away (a test stops it): no history can be read either
+
+
 @pytest.fixture(scope="session")
 def _broker_flushed() -> None:
     """Start each test session with an empty test broker database (never the dev one)."""
