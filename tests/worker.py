@@ -201,7 +201,7 @@ def use_broker(url: str) -> None:
         celery._pool = None
     celery.amqp._producer_pool = None
     celery.control.mailbox.__dict__.pop("producer_pool", None)
-    notify._client.cache_clear()
+    notify.reset()
 
 
 @pytest.fixture

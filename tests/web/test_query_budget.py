@@ -86,30 +86,30 @@ def test_reading_a_graded_submission(client: APIClient) -> None:
 
 
 class VerdictWhileWaiting:
-    """Stands in for Redis: the verdict is stored (as a worker would) while the request waits for its notice."""
+    """Stands in for this process's notice listener: the verdict is stored (as a worker would) while the request
+    waits, and its notice comes."""
+
+    live = True
 
     def __init__(self, pk: int) -> None:
         self.pk = pk
 
-    def pubsub(self, **kwargs: Any) -> VerdictWhileWaiting:
+    def register(self, submission_id: int) -> VerdictWhileWaiting:
         return self
 
-    def subscribe(self, channel: str) -> None:
+    def unregister(self, submission_id: int, waiter: Any) -> None:
         pass
 
-    def get_message(self, timeout: float) -> dict[str, Any]:
+    def wait(self, timeout: float) -> notify.Wake | None:
         grade(self.pk)
-        return {"type": "message", "data": b"done"}
-
-    def close(self) -> None:
-        pass
+        return notify.Wake.NOTICE
 
 
 def test_the_learner_flow_post_then_a_long_poll_that_finds_the_verdict(
         client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
     submitted, post_sqls = counted(lambda: post(client, "k-4"))
     pk = submitted.json()["id"]
-    monkeypatch.setattr(notify, "_client", lambda: VerdictWhileWaiting(pk))
+    monkeypatch.setattr(notify, "_listener", lambda: VerdictWhileWaiting(pk))
     worker = 'UPDATE "grader_submission"'
     response, get_sqls = counted(lambda: client.get(f"{URL}{pk}/", {"wait": 25}),
                                  skip=lambda sql: sql.startswith(worker))  # the stand-in worker's, not the web's
@@ -130,10 +130,10 @@ class EarlyNoticeThenVerdict(VerdictWhileWaiting):
         super().__init__(pk)
         self.calls = 0
 
-    def get_message(self, timeout: float) -> dict[str, Any] | None:  # type: ignore[override]
+    def wait(self, timeout: float) -> notify.Wake | None:
         self.calls += 1
         if self.calls == 1:
-            return {"type": "message", "data": b"done"}
+            return notify.Wake.NOTICE
         grade(self.pk)
         return None
 
@@ -141,7 +141,7 @@ class EarlyNoticeThenVerdict(VerdictWhileWaiting):
 def test_a_notice_before_the_verdict_does_not_make_the_wait_answer_the_pending_row(
         client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
     pk = post(client, "k-5").json()["id"]
-    monkeypatch.setattr(notify, "_client", lambda: EarlyNoticeThenVerdict(pk))
+    monkeypatch.setattr(notify, "_listener", lambda: EarlyNoticeThenVerdict(pk))
     monkeypatch.setattr(notify, "RECHECK_SECONDS", 0.05)
     response = client.get(f"{URL}{pk}/", {"wait": 5})
     assert response.status_code == 200 and response.json()["status"] == "passed", response.json()
