@@ -16,10 +16,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from config.api_docs import ErrorSerializer, errors
+from config.throttling import RedisUserRateThrottle
 from quiz import selectors as quiz_selectors
 
 from . import notify, selectors, services
@@ -94,7 +94,7 @@ def _retry_after(waited: notify.Waited | None) -> dict[str, str]:
     return {}
 
 
-class SubmissionRateThrottle(UserRateThrottle):
+class SubmissionRateThrottle(RedisUserRateThrottle):
     """Per-user limit on new submissions (GRADER_SUBMISSION_RATE); reading is not throttled.
 
     The counts live in the shared cache (Redis). When it cannot be reached the throttle lets the
