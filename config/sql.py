@@ -78,6 +78,16 @@ def instance(model: type[M], values: Sequence[Any], using: str = "default") -> M
     return model.from_db(using, [field.attname for field in fields], row(fields, values, using))
 
 
+def prefetched(obj: Model, related_name: str, objects: Sequence[Model]) -> None:
+    """Leave `objects` where `obj.<related_name>.all()` finds them without a query: Django's prefetch cache, filled
+    in as prefetch_related fills it (a queryset whose results are already there), for rows a join read at once."""
+    queryset = getattr(obj, related_name).get_queryset()
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    cache = obj.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache[related_name] = queryset
+
+
 def fetch(query: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:
     """Run one read and return its rows, as the database gives them (convert them with `row` or `instance`)."""
     with connections[using].cursor() as cursor:

@@ -25,7 +25,6 @@ from courses import selectors as course_selectors
 from courses import services as course_services
 from courses.models import Course
 from courses.policy import Policy
-from quiz import models as quiz_models
 from quiz import selectors as quiz_selectors
 from quiz import variants
 from quiz.models import Item
@@ -109,7 +108,7 @@ def _hidden_run(item: Item, checks: list[Check], values: dict[str, Any]) -> Hidd
 def code_grade(*, item: Item, code: str | bytes, params: dict[str, Any] | None = None) -> Grade:
     """Grade code against an item's checks, for the learner's draw of its parameters, through this process's
     sandbox. Raises SandboxFault."""
-    checks = sql.select(quiz_models.Check, item=item.pk, order_by=["order"])  # item.checks.all(), in SQL (config.sql)
+    checks = list(item.checks.all())  # read with the item when a worker claimed it (quiz.selectors.item_for_grading)
     if not checks or any(c.expected is None for c in checks):
         return Grade(status=Status.INTERNAL_ERROR,
                      error="This exercise has no reference values yet; this is not your fault.")
@@ -468,7 +467,7 @@ def submission_claim(*, submission_id: int, task_id: str, retries: int = 0) -> S
         claimed = cursor.fetchone()
         if claimed is not None:
             submission = sql.instance(Submission, claimed)
-            item = sql.get(Item, id=submission.item_id)
+            item = quiz_selectors.item_for_grading(item_id=submission.item_id)
             assert item is not None, "a submission keeps its item (on_delete=PROTECT)"
             submission.item = item
             return submission

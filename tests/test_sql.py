@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from config import sql
 from courses import selectors as course_selectors
+from quiz import selectors as quiz_selectors
 from grader.models import Submission
 from quiz.models import Check, Item
 
@@ -56,6 +57,29 @@ def test_select_finds_every_matching_row_in_order_and_exists_says_whether_any() 
     assert [_fields(check, Check) for check in found] == [_fields(check, Check) for check in item.checks.all()]
     assert sql.select(Check, item=item.pk, order=9) == []
     assert sql.exists(Check, item=other.pk) and not sql.exists(Check, item=other.pk, order=1)
+
+
+def test_an_item_for_grading_comes_with_its_checks_in_order_and_asks_nothing_more(
+        django_assert_num_queries: Any) -> None:
+    item, other = ItemFactory.create_batch(2)
+    checks = [CheckFactory.create(item=item, order=order) for order in (2, 0, 1)]
+    CheckFactory.create(item=other, order=0)
+    with django_assert_num_queries(1):
+        found = quiz_selectors.item_for_grading(item_id=item.pk)
+        assert found is not None
+        read = list(found.checks.all())  # from the join's rows: no second query
+    assert _fields(found, Item) == _fields(Item.objects.get(pk=item.pk), Item)
+    assert [check.pk for check in read] == [checks[1].pk, checks[2].pk, checks[0].pk]
+    assert [_fields(check, Check) for check in read] == [_fields(check, Check) for check in item.checks.all()]
+
+
+def test_an_item_for_grading_without_checks_has_none_and_an_unknown_item_is_none(
+        django_assert_num_queries: Any) -> None:
+    item = ItemFactory.create()
+    with django_assert_num_queries(1):
+        found = quiz_selectors.item_for_grading(item_id=item.pk)
+        assert found is not None and list(found.checks.all()) == []
+    assert quiz_selectors.item_for_grading(item_id=item.pk + 1000) is None
 
 
 @pytest.mark.parametrize("conditions", [{}, {"expected": None}])
