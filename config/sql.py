@@ -139,6 +139,23 @@ def refresh(obj: M, fields: Sequence[str], using: str = "default") -> M:
     return obj
 
 
+def insert(obj: M, using: str = "default") -> M:
+    """Store a new instance in one INSERT, as Model.save(force_insert) would: each field's pre_save (auto_now_add)
+    and its database value; the key the database gave it comes back with RETURNING. No save() override and no
+    signal runs: a caller does what the model's save would add (e.g. Submission.set_answer_digest)."""
+    meta = obj._meta
+    fields = [field for field in meta.concrete_fields if not (field.primary_key and field.db_returning)]
+    connection = connections[using]
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table(type(obj))} ({', '.join(column(type(obj), f.name) for f in fields)})"
+                       f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {column(type(obj), meta.pk.name)}",
+                       values)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, using
+    return obj
+
+
 def update(model: type[Model], where: dict[str, Any], values: dict[str, Any], using: str = "default") -> int:
     """Set these fields' values on the rows whose fields equal `where`'s; how many rows changed."""
     assignments = ", ".join(f"{column(model, name)} = %s" for name in values)

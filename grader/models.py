@@ -103,8 +103,13 @@ class Submission(Verdict):
     def __str__(self) -> str:
         return f"#{self.pk} {self.item.slug} by {self.user} ({self.status})"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
+    def set_answer_digest(self) -> Submission:
+        """Compute answer_digest from the answer (saving does it; config.sql.insert does not)."""
         self.answer_digest = answer_digest(code=self.code or "", selected=self.selected or [], params=self.params or {})
+        return self
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.set_answer_digest()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and not {"code", "selected", "params"}.isdisjoint(update_fields):
             kwargs["update_fields"] = {*update_fields, "answer_digest"}

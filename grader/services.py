@@ -367,14 +367,14 @@ def _submission_store(*, user: Any, item: Item, code: str | bytes | None, select
               "idempotency_key": idempotency_key, **counted}
     if item.kind == Item.Kind.CHOICE:
         grade = result.grade
-        submission = Submission.objects.create(
+        submission = sql.insert(Submission(
             **fields, selected=chosen, status=grade.status, score=grade.score,
             final_score=Policy.final_score(grade.score, counted.get("penalty", 0.0)), checks=grade.checks,
-            item_version=item.version, started_at=now, finished_at=now, duration_ms=0)
+            item_version=item.version, started_at=now, finished_at=now, duration_ms=0).set_answer_digest())
         attempt_announce(submission)
     else:
-        submission = Submission.objects.create(**fields, code=answer, status=Status.QUEUED, queued_at=now,
-                                               params=params)
+        submission = sql.insert(Submission(**fields, code=answer, status=Status.QUEUED, queued_at=now,
+                                           params=params).set_answer_digest())  # in SQL (config.sql says why)
         transaction.on_commit(lambda: submissions_enqueue([submission.pk]))
     # Shown to its learner next (a choice answer's verdict at once): what that takes is known here already.
     return submission_shown_as(submission, user=user, staff=enrolment.staff, course_quiz=course_quiz)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -80,6 +80,21 @@ def test_an_item_for_grading_without_checks_has_none_and_an_unknown_item_is_none
         found = quiz_selectors.item_for_grading(item_id=item.pk)
         assert found is not None and list(found.checks.all()) == []
     assert quiz_selectors.item_for_grading(item_id=item.pk + 1000) is None
+
+
+def test_insert_stores_what_the_orms_create_would_and_gives_the_key() -> None:
+    template = SubmissionFactory.build(user=UserFactory.create(), item=ItemFactory.create(), params={"n": 2},
+                                       checks=[{"name": "x", "passed": True}], idempotency_key="k-1")
+    before = timezone.now()
+    stored = sql.insert(template.set_answer_digest())
+    assert stored.pk is not None and stored._state.adding is False
+    read = Submission.objects.get(pk=stored.pk)
+    assert _fields(read, Submission) == _fields(stored, Submission)
+    assert read.created_at >= before and read.answer_digest == Submission(
+        code=template.code, params={"n": 2}).set_answer_digest().answer_digest
+    again = SubmissionFactory.build(user=template.user, item=template.item, idempotency_key="k-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.insert(again.set_answer_digest())  # the key's unique constraint holds as for the ORM
 
 
 @pytest.mark.parametrize("conditions", [{}, {"expected": None}])
