@@ -59,14 +59,27 @@ def param(model: type[Model], name: str, value: Any, using: str = "default") -> 
     return field.get_db_prep_save(value, connections[using])
 
 
+def _converters(field: Field, connection: Any) -> tuple[Any, list[Any]]:
+    """The field's column expression and the functions that convert what the database gives for it, as Django's
+    compiler finds them; kept on the connection (its converters are bound to it), built once per field and
+    thread: finding them was most of the time `row` took."""
+    known = connection.__dict__.setdefault("_config_sql_converters", {})
+    found = known.get(field)
+    if found is None:
+        expression = field.get_col(field.model._meta.db_table)
+        found = known[field] = (expression, [*connection.ops.get_db_converters(expression),
+                                             *expression.get_db_converters(connection)])
+    return found
+
+
 def row(fields: Sequence[Field | None], values: Sequence[Any], using: str = "default") -> list[Any]:
     """A row's values converted as the fields they were read from convert them (None: taken as it is)."""
     connection = connections[using]
     converted = []
     for field, value in zip(fields, values, strict=True):
         if field is not None:
-            expression = field.get_col(field.model._meta.db_table)
-            for convert in [*connection.ops.get_db_converters(expression), *expression.get_db_converters(connection)]:
+            expression, converters = _converters(field, connection)
+            for convert in converters:
                 value = convert(value, expression, connection)
         converted.append(value)
     return converted
