@@ -61,3 +61,22 @@ def test_the_guard_turns_it_into_a_connection_error_and_loses_nothing(
     assert isinstance(raised.value, channel.connection_errors), "what kombu and Celery handle as a lost connection"
     message.ack_log_error(logging.getLogger("test"), channel.connection_errors)  # logged, not raised
     assert private_redis.client().hlen("unacked") == 1, "the message stays in Redis for the visibility timeout"
+
+
+def test_a_channel_reuses_one_redis_client_until_its_pool_is_replaced(private_redis: PrivateRedis) -> None:
+    """config.celery_app's speed patch: kombu built a redis.Redis for every publish and ack; a channel now builds
+    one, and builds it again over the new pool after a reconnect, so nothing goes to a pool that was closed."""
+    assert getattr(REDIS_CHANNEL._create_client, "reused", False), "config.celery_app installs it"
+    queue = Queue("reuse", Exchange("reuse", "direct"), "reuse")
+    with Connection(private_redis.url) as conn:
+        channel: Any = conn.channel()
+        producer = conn.Producer(channel)
+        producer.publish({"n": 1}, exchange=queue.exchange, routing_key="reuse", declare=[queue])
+        first = channel._create_client()
+        producer.publish({"n": 2}, exchange=queue.exchange, routing_key="reuse")
+        assert channel._create_client() is first
+        channel._disconnect_pools()  # what a reconnect does to a channel's pools
+        producer.publish({"n": 3}, exchange=queue.exchange, routing_key="reuse")
+        again = channel._create_client()
+        assert again is not first and again.connection_pool is channel.pool
+        assert private_redis.client().llen("reuse") == 3, "every publish reached Redis"
