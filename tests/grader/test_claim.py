@@ -1,6 +1,7 @@
 """Who may grade a submission: the claim that makes grading happen once."""
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -120,3 +121,14 @@ def test_a_recorded_verdict_ends_the_lease() -> None:
     assert claimed is not None
     assert submission_record(submission=claimed, grade=Grade(status="passed", score=1.0), task_id="task-a")
     assert Submission.objects.get(pk=submission.pk).lease_until is None
+
+
+def test_gradings_share_one_lease_thread_per_process() -> None:
+    """A pool process grades one submission after another: one thread renews for all of them, none per grading."""
+    submissions = SubmissionFactory.create_batch(5)
+    for submission in submissions:
+        submission_claim(submission_id=submission.pk, task_id=f"task-{submission.pk}")
+        with submission_lease_kept(submission_id=submission.pk, task_id=f"task-{submission.pk}"):
+            pass
+    assert [t.name for t in threading.enumerate()].count("lease-keeper") == 1
+    assert not any(t.name.startswith("lease-") and t.name != "lease-keeper" for t in threading.enumerate())
