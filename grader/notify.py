@@ -190,7 +190,7 @@ class Listener:
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "pmessage":
                         self._dispatch(message.get("channel"))
-            except (redis.RedisError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - Redis gone, or anything else: subscribe again, never die
                 if self.live:
                     logger.warning("verdict notices lost (%s); waiting requests look at the database until they "
                                    "are back", exc)

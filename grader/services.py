@@ -557,7 +557,7 @@ class _LeaseKeeper:
             connected = True
             try:
                 kept = submission_lease_renew(submission_id=key[0], task_id=key[1])
-            except DatabaseError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the keeper lives on (a task waits on it)
                 kept = True  # tried again at the next turn; if the lease runs out meanwhile, the sweep re-queues it
                 logger.warning("submission %s: could not renew the lease of task %s: %s", key[0], key[1], exc)
             with self._changed:

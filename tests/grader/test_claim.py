@@ -132,3 +132,30 @@ def test_gradings_share_one_lease_thread_per_process() -> None:
             pass
     assert [t.name for t in threading.enumerate()].count("lease-keeper") == 1
     assert not any(t.name.startswith("lease-") and t.name != "lease-keeper" for t in threading.enumerate())
+
+
+def test_a_renewal_that_fails_unexpectedly_neither_hangs_the_grading_nor_stops_the_keeper(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import services
+
+    settings.GRADER_LEASE_SECONDS = 0.3  # renewed every 0.1 s
+    calls: list[int] = []
+
+    def broken(*, submission_id: int, task_id: str, seconds: float | None = None) -> bool:
+        calls.append(submission_id)
+        raise RuntimeError("not a database error")
+
+    monkeypatch.setattr(services, "submission_lease_renew", broken)
+    ended = threading.Event()
+
+    def grade() -> None:
+        with submission_lease_kept(submission_id=1, task_id="task-a"):
+            time.sleep(0.35)
+        ended.set()
+
+    threading.Thread(target=grade, daemon=True).start()
+    assert ended.wait(5), "the grading's end waited on a keeper that died"
+    assert len(calls) >= 2, "tried again at each turn"
+    with submission_lease_kept(submission_id=2, task_id="task-b"):
+        time.sleep(0.25)
+    assert 2 in calls, "the keeper lives on"
