@@ -54,8 +54,9 @@ class RedisUserRateThrottle(UserRateThrottle):
     """DRF's UserRateThrottle (per user; per address when anonymous), deciding in one Redis call. Raises
     redis.RedisError or OSError when Redis cannot be reached: the caller decides whether to fail open."""
 
+    num_requests: int  # set by SimpleRateThrottle.__init__ from the rate (the stubs do not declare them)
+    duration: int
     _oldest: float | None = None
-    _duration = 0
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None or not _on_redis():
@@ -64,12 +65,9 @@ class RedisUserRateThrottle(UserRateThrottle):
         if self.key is None:
             return True
         self.now = self.timer()
-        num_requests, duration = self.parse_rate(self.rate)  # as __init__ did (the stubs do not name them)
-        assert num_requests is not None and duration is not None, "parse_rate gives both for a rate"
-        self._duration = duration
         request_name = f"{self.now!r}:{secrets.token_hex(4)}"  # two requests in the same microsecond are two
         answer = _script()(keys=[cache.make_key(self.key)],
-                           args=[repr(self.now), duration, num_requests, request_name])
+                           args=[repr(self.now), self.duration, self.num_requests, request_name])
         if int(answer[0]) == 1:
             return True
         self._oldest = float(answer[1])
@@ -78,4 +76,4 @@ class RedisUserRateThrottle(UserRateThrottle):
     def wait(self) -> float | None:
         if self._oldest is None:
             return super().wait()
-        return max(0.0, self._duration - (self.now - self._oldest))
+        return max(0.0, self.duration - (self.now - self._oldest))
