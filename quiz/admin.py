@@ -111,7 +111,8 @@ class CheckForm(RenumberedRowForm):
         + ". Infer: value, none or bool, from what the reference solution gives.")
     sources = forms.CharField(
         required=False, label="from", widget=forms.TextInput(attrs={"size": 10, "class": "code-input"}),
-        help_text="derived: the given tensors the target must come from, separated by commas (e.g. x, w)")
+        help_text="derived: the given tensors the target must come from; autograd (optional): the results the "
+                  "backward pass must start from; separated by commas (e.g. x, w)")
 
     class Meta:
         model = Check

@@ -190,8 +190,8 @@ def _check(data: Any, file: str, item: str, path: str) -> CheckSpec:
     sources = r.str_list("from")
     if compare == "derived" and not sources:
         r.fail("from", "is required for a derived check: the names of the tensors the target must come from")
-    if compare != "derived" and sources:
-        r.fail("from", "only derived checks have this field")
+    if compare not in ("derived", "autograd") and sources:
+        r.fail("from", "only derived and autograd checks have this field")
     for i, name in enumerate(sources):
         if not IDENTIFIER.match(name.strip()):
             r.fail(f"from[{i}]", "must be a variable name")

@@ -109,7 +109,8 @@ class Check(models.Model):
     hidden = models.BooleanField(default=False)
     feedback = models.TextField(blank=True, help_text="Added to the message when the check fails")
     sources = models.JSONField(default=list, blank=True,
-                               help_text="derived: the names of the given tensors the target must come from")
+                               help_text="derived: the names of the given tensors the target must come from; "
+                                         "autograd (optional): the results the backward pass must start from")
     expected = models.JSONField(null=True, blank=True, editable=False, help_text="Reference observation")
 
     class Meta:

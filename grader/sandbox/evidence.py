@@ -10,7 +10,8 @@ descriptors with torch-function handling off, and the lineage events
 The facts are plain data for the parent, which judges them (compare.py):
 
     lineage  {"writer": engine | from_engine | hand | untraced | none,
-              "changed": bool, "sources": [given names reached], "complete": bool}
+              "changed": bool, "sources": [given names reached], "complete": bool,
+              "differentiated": [given names the engine differentiated to make it]}
     same     the target is the very object it was after the item's setup
     graph    {"nodes": [[type, kind, label]], "edges": [[parent, child]], "truncated": bool}
 """
@@ -52,21 +53,27 @@ def one_of(kind: type, options: tuple[type, ...]) -> bool:
     return False
 
 
-def index(events: Any) -> tuple[dict[int, list[Any]], dict[int, Any], dict[int, tuple[Any, ...]]]:
+def index(events: Any) -> tuple[dict[int, list[Any]], dict[int, Any], dict[int, tuple[Any, ...]],
+                                dict[int, list[Any]], dict[int, tuple[str, tuple[Any, ...]]]]:
     """(producers: id -> objects it was computed from, engine: id -> gradients autograd made,
-    last: id(owner) -> its last .grad event)."""
+    last: id(owner) -> its last .grad event, roots: id(gradient) -> what every engine call that wrote it
+    differentiated, made: id -> (the operation that first returned it, its inputs))."""
     producers: dict[int, list[Any]] = {}
     engine: dict[int, Any] = {}
     last: dict[int, tuple[Any, ...]] = {}
+    roots: dict[int, list[Any]] = {}
+    made: dict[int, tuple[str, tuple[Any, ...]]] = {}
     pending: list[Any] = []
     if type(events) is not list:
-        return producers, engine, last
+        return producers, engine, last, roots, made
     for event in events:
         if type(event) is not tuple or not event or type(event[0]) is not str:
             continue
         tag = event[0]
         if tag == "op" and len(event) == 5 and type(event[2]) is tuple and type(event[3]) is tuple:
             for result in event[2]:
+                if type(event[1]) is str:
+                    made.setdefault(_id(result), (event[1], event[3]))
                 known = producers.get(_id(result))
                 if known is None:
                     producers[_id(result)] = list(event[3])
@@ -84,8 +91,9 @@ def index(events: Any) -> tuple[dict[int, list[Any]], dict[int, Any], dict[int, 
                 pending.append(output)
             for grad in pending:
                 producers.setdefault(_id(grad), []).extend(event[3])
+                roots.setdefault(_id(grad), []).extend(event[3])
             pending = []
-    return producers, engine, last
+    return producers, engine, last, roots, made
 
 
 def reached(start: Any, producers: dict[int, list[Any]]) -> set[int]:
@@ -98,6 +106,91 @@ def reached(start: Any, producers: dict[int, list[Any]]) -> set[int]:
                 seen.add(_id(source))
                 stack.append(source)
     return seen
+
+
+def gradients_of(start: Any, producers: dict[int, list[Any]], engine: dict[int, Any]) -> list[Any]:
+    """The gradients autograd made that start was read from (start itself, for x.grad; x.grad for
+    g = x.grad.item()), without going back through what those gradients were differentiated from: a gradient
+    computed from another one (`(x * (x.grad * 0 + 7)).backward()`) counts for itself only."""
+    found: list[Any] = []
+    seen = {_id(start)}
+    stack = [start]
+    while stack and len(seen) < MAX_VISITS:
+        value = stack.pop()
+        if _id(value) in engine:
+            found.append(value)
+            continue
+        for source in producers.get(_id(value), _NOTHING):
+            if _id(source) not in seen:
+                seen.add(_id(source))
+                stack.append(source)
+    return found
+
+
+REDUCTIONS = ("sum", "mean")  # y.sum().backward() differentiates y, as y.backward(torch.ones_like(y)) does
+MAX_ROOTS = 64  # distinct starting points of engine calls judged per target; past this, none is taken
+
+
+def differentiated(checked: Any, indexed: Any, givens: list[tuple[str, str, Any]],
+                   sources: tuple[str, ...]) -> list[str]:
+    """The names in sources whose tensors the engine differentiated to make checked.
+
+    Every engine call behind it must have started from one of them, alone or reduced by sum() or mean(), and
+    from nothing else. A start that is another object but has the very same autograd graph counts as that
+    name: a loop that rebuilds `y = 3 * x` before each `y.backward()` differentiates y every time. (The graph
+    is compared node type by node type, not constants: what graph checks compare.) `(7 * x).backward()` and
+    `(y * 0 + 7 * x).backward()` differentiate neither `y` nor anything named: [] (the slope was worked out by
+    hand, and autograd merely multiplied it in)."""
+    if not sources:
+        return []
+    producers, engine, _last, roots, made = indexed
+    named: dict[int, str] = {}
+    shapes: list[tuple[str, dict[str, Any]]] = []
+    for source in sources:
+        for _label, given, obj in givens:
+            if given == source and isinstance(obj, _TensorBase):
+                named[_id(obj)] = source
+                shape = graph(obj, {})
+                if shape["nodes"] and not shape["truncated"]:
+                    shapes.append((source, shape))
+    started: dict[int, Any] = {}
+    for gradient in gradients_of(checked, producers, engine):
+        for root in roots.get(_id(gradient), _NOTHING):
+            started[_id(root)] = root
+    if len(started) > MAX_ROOTS:
+        return []
+    found: list[str] = []
+    for root in started.values():
+        candidates = [root]
+        op = made.get(_id(root))
+        if op is not None and one_of_names(op[0], REDUCTIONS) and len(op[1]) == 1:
+            candidates.append(op[1][0])
+        name: str | None = None
+        for candidate in candidates:
+            name = named.get(_id(candidate))
+            if name is not None:
+                break
+        if name is None and shapes:
+            for candidate in candidates:
+                shape = graph(candidate, {})
+                for known, expected in shapes:
+                    if shape == expected:
+                        name = known
+                        break
+                if name is not None:
+                    break
+        if name is None:
+            return []
+        if name not in found:
+            found.append(name)
+    return found
+
+
+def one_of_names(name: str, options: tuple[str, ...]) -> bool:
+    for option in options:
+        if option == name:
+            return True
+    return False
 
 
 def is_zero(t: Any) -> bool:
@@ -126,7 +219,7 @@ def lineage(result: Any, attr: Any, indexed: Any, complete: bool,
             givens: list[tuple[str, str, Any]], sources: tuple[str, ...]) -> dict[str, Any]:
     """The lineage facts of one read target (result is the learner thread's ("value"|"owner", object);
     indexed is index() of the job's events, built once per job)."""
-    producers, engine, last = indexed
+    producers, engine, last = indexed[0], indexed[1], indexed[2]
     value = result[1]
     with _no_torch_function():
         if result[0] == "owner" and attr == "grad" and isinstance(value, _TensorBase):
@@ -147,7 +240,9 @@ def lineage(result: Any, attr: Any, indexed: Any, complete: bool,
                 if root == name and _id(obj) in seen:
                     found.append(name)
                     break
-    return {"writer": writer, "changed": changed, "sources": found, "complete": complete}
+        made_from = differentiated(checked, indexed, givens, sources) if checked is not None else []
+    return {"writer": writer, "changed": changed, "sources": found, "complete": complete,
+            "differentiated": made_from}
 
 
 def next_functions(node: Any) -> Any:

@@ -64,7 +64,8 @@ CHECK_KINDS: dict[str, CheckKind] = {kind.name: kind for kind in (
     CheckKind("none", "Is None", "value", "the target is None", inferable=True),
     CheckKind("bool", "True / False", "value", "the target is the reference's True or False", inferable=True),
     CheckKind("autograd", "Written by autograd", "lineage",
-              "the target (x.grad, or a gradient) was computed by autograd, not set or typed in by hand"),
+              "the target (x.grad, or a gradient) was computed by autograd, not set or typed in by hand; with "
+              "`from`, by differentiating those results (y.backward(), not another expression with its slope)"),
     CheckKind("derived", "Derived from", "lineage",
               "the target was computed, through torch operations, from every tensor named in `from`"),
     CheckKind("in_place", "Changed in place", "identity",
@@ -91,7 +92,7 @@ class Check:
     weight: float = 1.0
     hidden: bool = False
     feedback: str = ""
-    sources: tuple[str, ...] = ()  # derived: the names it must come from
+    sources: tuple[str, ...] = ()  # derived: the names it must come from; autograd: the results differentiated
 
     @property
     def label(self) -> str:

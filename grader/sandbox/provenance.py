@@ -32,7 +32,7 @@ def judge_autograd(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
         return False, (f"{name}: your code made more tensor operations, or bigger results, than the grader can "
                        "trace (20,000 operations, 8 million elements); it cannot tell whether autograd computed it")
     if writer in ("engine", "from_engine") and not facts["changed"]:
-        return True, ""
+        return _differentiated(check, facts)
     if writer == "engine":
         return False, (f"{name} was changed after autograd wrote it: leave the gradient as backward() "
                        "computed it (zeroing it with .zero_() is fine)")
@@ -45,6 +45,19 @@ def judge_autograd(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:
         return False, f"{name} was not written by a backward() call the grader saw; let backward() compute it"
     return False, (f"{name} was not computed by autograd: take it from torch.autograd.grad(...) or from a .grad "
                    "that backward() filled, rather than working it out by hand")
+
+
+def _differentiated(check: Check, facts: dict[str, Any]) -> tuple[bool, str]:
+    """An autograd check with `from`: the engine differentiated those results (evidence.differentiated).
+    Without it, `(7 * x).backward()` writes x.grad = 7 "by autograd": the slope of x**2 + 3*x + 1 at 2, worked
+    out by hand and merely multiplied in."""
+    missing = [n for n in check.sources if n not in facts["differentiated"]]
+    if not missing:
+        return True, ""
+    names = " and ".join(f"`{n}`" for n in missing)
+    return False, (f"{check.subject} was computed by autograd, but not by differentiating {names}: call "
+                   f"backward() on {names} itself (or take torch.autograd.grad of it) rather than on another "
+                   "expression that gives the same gradient")
 
 
 def judge_derived(check: Check, actual: dict[str, Any]) -> tuple[bool, str]:

@@ -72,7 +72,7 @@ def test_compare_is_written_only_where_the_content_gave_it(instructor_client: Cl
          "feedback": "`y` inherits gradient tracking from its inputs: compute it from the tracking `x`\n"
                      "(not from a plain tensor or a Python number).\n"},
         {"target": "x.grad", "compare": "autograd",
-         "feedback": "Create `x` with `requires_grad=True`, build `y` from it and call `y.backward()`."},
+         "feedback": "Create `x` with `requires_grad=True`, build `y` from it and call `y.backward()`.", "from": ["y"]},
         {"target": "y", "compare": "graph", "feedback": "Build `y` as `x**2 + 3*x + 1` from the tracking `x`."},
     ]
     derived = next(c for c in checks["enable-tracking"] if c.get("compare") == "derived")

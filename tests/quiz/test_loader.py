@@ -116,7 +116,8 @@ def test_seed_reference_values_are_what_the_notebook_prints() -> None:
     assert expected("autograd-grad", "x.grad")["kind"] == "none"
     assert Check.objects.get(item__slug="autograd-grad", target="x.grad").compare == "none"
     autograd = expected_of(Check.objects.get(item__slug="grad-of-polynomial", target="x.grad", compare="autograd"))
-    assert autograd["lineage"] == {"writer": "engine", "changed": False, "sources": [], "complete": True}
+    assert autograd["lineage"] == {"writer": "engine", "changed": False, "sources": ["y"], "complete": True,
+                                   "differentiated": ["y"]}
     graph = expected_of(Check.objects.get(item__slug="grad-of-polynomial", target="y", compare="graph"))["graph"]
     assert sorted(n[0] for n in graph["nodes"]) == ["AccumulateGrad", "AddBackward0", "AddBackward0",
                                                     "MulBackward0", "PowBackward0"]
@@ -207,7 +208,7 @@ def test_choice_ids_stay_stable_when_text_changes(tmp_path: Path) -> None:
     (("target: x.grad", "target: x.grad\n        compare: derived"),
      "tiny.yaml: item 'tiny-grad': field 'checks[0].from': is required for a derived check"),
     (("target: x.grad", "target: x.grad\n        from: [x]"),
-     "tiny.yaml: item 'tiny-grad': field 'checks[0].from': only derived checks have this field"),
+     "tiny.yaml: item 'tiny-grad': field 'checks[0].from': only derived and autograd checks have this field"),
     (("target: x.grad", "target: x.grad\n        compare: derived\n        from: [x y]"),
      "tiny.yaml: item 'tiny-grad': field 'checks[0].from[0]': must be a variable name"),
     (("target: x.grad", "target: backward()\n        compare: calls"),

@@ -25,7 +25,8 @@ TARGETS = {"calls": "backward", "forbids": "assign:grad"}
 # One observation carrying every probe's facts, as an honest child writes them.
 OBSERVATION = {"kind": "tensor", "dtype": "float32", "shape": [], "numel": 1, "requires_grad": False, "is_leaf": True,
                "grad_fn": None, "values": [7.0],
-               "lineage": {"writer": "engine", "changed": False, "sources": ["x"], "complete": True}, "same": True,
+               "lineage": {"writer": "engine", "changed": False, "sources": ["x"], "complete": True,
+                           "differentiated": []}, "same": True,
                "graph": {"nodes": [["AccumulateGrad", "leaf", "x"]], "edges": [], "truncated": False}}
 
 

@@ -108,6 +108,40 @@ FAKED = [
     Faked("freeze-layer", "loss-from-other-inputs", "model[0].requires_grad_(False)\n"
           "loss = model(torch.ones(5, 3)).pow(2).mean()\nloss.backward()\n",
           "loss from model, inputs", ("was not computed from `inputs`",)),
+    # Autograd made the gradient, but of another expression: the slope worked out by hand and multiplied in. Each
+    # builds the item's result right (its graph check passes) and must still fail "by autograd" (`from:`).
+    Faked("grad-of-polynomial", "slope-times-x", POLY + "(7 * x).backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`", "call backward() on `y` itself")),
+    Faked("grad-of-polynomial", "derivative-formula-times-x", POLY + "(x * (2 * x.detach() + 3)).backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "result-times-zero-plus-slope", POLY + "(y * 0 + 7 * x).backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "hook-returns-the-formula",
+          POLY + "x.register_hook(lambda g: 2 * x.detach() + 3)\n(x * 1).backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "custom-function-with-a-hand-backward",
+          POLY + "class F(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, a):\n"
+          "        ctx.save_for_backward(a)\n        return a * 0 + 1\n    @staticmethod\n"
+          "    def backward(ctx, g):\n        (a,) = ctx.saved_tensors\n        return g * (2 * a + 3)\n"
+          "F.apply(x).backward()\n", "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "difference-quotient",
+          POLY + "with torch.no_grad():\n"
+          "    d = ((x + 1e-3) ** 2 + 3 * (x + 1e-3) - (x - 1e-3) ** 2 - 3 * (x - 1e-3)) / 2e-3\n"
+          "(x * d).backward()\n", "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "zeroed-then-slope", POLY + "y.backward(retain_graph=True)\nx.grad.zero_()\n"
+          "(7 * x).backward()\n", "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("grad-of-polynomial", "slope-from-an-earlier-gradient", POLY + "y.backward(retain_graph=True)\n"
+          "g = x.grad\nx.grad = None\n(x * (g * 0 + 7)).backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("vector-grad", "slope-vector", VEC + "(x * torch.tensor([7.0, 9.0])).sum().backward()\n",
+          "x.grad by autograd", ("not by differentiating `y`",)),
+    Faked("multivariable-grad", "partials-times-inputs", MULTI + "(x * 6.0 + y * 8.0).backward()\n",
+          "x.grad by autograd", ("not by differentiating `f`",)),
+    Faked("accumulate-and-clear", "one-pass-doubled", ACC + "(2 * y).backward(retain_graph=True)\nacc = x.grad.item()\n"
+          "x.grad.zero_()\ny.backward()\n", "acc by autograd", ("not by differentiating `y`",)),
+    Faked("retain-nonleaf-grad", "slope-times-x", RETAIN + "h.retain_grad()\nout.backward(retain_graph=True)\n"
+          "x.grad = None\n(x * torch.tensor([8.0, 16.0])).sum().backward()\n",
+          "x.grad by autograd", ("not by differentiating `out`",)),
 ]
 
 
@@ -129,6 +163,8 @@ def test_there_are_at_least_twenty_faked_answers_across_the_items() -> None:
 MORE_CORRECT: dict[str, dict[str, str]] = {
     "grad-of-polynomial": {
         "autograd-backward-list": POLY + "torch.autograd.backward([y])\n",
+        "sum-then-backward": POLY + "y.sum().backward()\n",
+        "backward-with-a-unit-gradient": POLY + "y.backward(torch.tensor(1.0))\n",
         "reordered-terms": "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = 1 + 3 * x + x ** 2\n"
                            "y.backward()\n",
     },

@@ -22,7 +22,7 @@ ERROR = {"type": "ValueError", "message": "bad", "traceback": "Traceback\nValueE
          "phase": "run"}
 
 
-LINEAGE = {"writer": "engine", "changed": False, "sources": ["x"], "complete": True}
+LINEAGE = {"writer": "engine", "changed": False, "sources": ["x"], "complete": True, "differentiated": ["y"]}
 GRAPH = {"nodes": [["MulBackward0", "op", "MulBackward0"], ["AccumulateGrad", "leaf", "x"]], "edges": [[0, 1]],
          "truncated": False}
 
@@ -123,6 +123,9 @@ BAD_FRAMES: list[tuple[str, Any, int]] = [
     ("lineage-changed-not-bool", done({**GRAD, "lineage": {**LINEAGE, "changed": 0}}), 1),
     ("lineage-extra-key", done({**GRAD, "lineage": {**LINEAGE, "verdict": "passed"}}), 1),
     ("lineage-sources-not-strings", done({**GRAD, "lineage": {**LINEAGE, "sources": [1]}}), 1),
+    ("lineage-differentiated-not-a-list", done({**GRAD, "lineage": {**LINEAGE, "differentiated": "y"}}), 1),
+    ("lineage-without-differentiated", done({**GRAD, "lineage": {k: v for k, v in LINEAGE.items()
+                                                                  if k != "differentiated"}}), 1),
     ("same-not-bool", done({**TENSOR, "same": 1}), 1),
     ("graph-edge-out-of-range", done({**TENSOR, "graph": {**GRAPH, "edges": [[0, 2]]}}), 1),
     ("graph-node-bad-kind", done({**TENSOR, "graph": {**GRAPH, "nodes": [["X", "teacher", "X"]], "edges": []}}), 1),

@@ -303,7 +303,8 @@ MISTAKES = [
             ("does not track gradients", "requires_grad=True")),
     Mistake("grad-of-polynomial", "y-as-python-number",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\ny = y.item()\n",
-            ("y.requires_grad", "y's graph"), 3 / 5, ("could not be read", "`y` is a float, not a tensor")),
+            ("y.requires_grad", "x.grad by autograd", "y's graph"), 2 / 5,
+            ("could not be read", "`y` is a float, not a tensor")),
     # zero-grad: checks g, x.grad
     Mistake("zero-grad", "grad-without-item",
             "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x**2 + 3*x + 1\ny.backward()\n"
