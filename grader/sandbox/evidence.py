@@ -141,9 +141,13 @@ def differentiated(checked: Any, indexed: Any, givens: list[tuple[str, str, Any]
     is compared node type by node type, not constants: what graph checks compare.) `(7 * x).backward()` and
     `(y * 0 + 7 * x).backward()` differentiate neither `y` nor anything named: [] (the slope was worked out by
     hand, and autograd merely multiplied it in)."""
-    if not sources:
-        return []
     producers, engine, _last, roots, made = indexed
+    started: dict[int, Any] = {}
+    for gradient in gradients_of(checked, producers, engine):
+        for root in roots.get(_id(gradient), _NOTHING):
+            started[_id(root)] = root
+    if not started or len(started) > MAX_ROOTS:
+        return []
     named: dict[int, str] = {}
     shapes: list[tuple[str, dict[str, Any]]] = []
     for source in sources:
@@ -153,32 +157,9 @@ def differentiated(checked: Any, indexed: Any, givens: list[tuple[str, str, Any]
                 shape = graph(obj, {})
                 if shape["nodes"] and not shape["truncated"]:
                     shapes.append((source, shape))
-    started: dict[int, Any] = {}
-    for gradient in gradients_of(checked, producers, engine):
-        for root in roots.get(_id(gradient), _NOTHING):
-            started[_id(root)] = root
-    if len(started) > MAX_ROOTS:
-        return []
     found: list[str] = []
     for root in started.values():
-        candidates = [root]
-        op = made.get(_id(root))
-        if op is not None and one_of_names(op[0], REDUCTIONS) and len(op[1]) == 1:
-            candidates.append(op[1][0])
-        name: str | None = None
-        for candidate in candidates:
-            name = named.get(_id(candidate))
-            if name is not None:
-                break
-        if name is None and shapes:
-            for candidate in candidates:
-                shape = graph(candidate, {})
-                for known, expected in shapes:
-                    if shape == expected:
-                        name = known
-                        break
-                if name is not None:
-                    break
+        name = _start_name(root, made, named, shapes)
         if name is None:
             return []
         if name not in found:
@@ -186,11 +167,24 @@ def differentiated(checked: Any, indexed: Any, givens: list[tuple[str, str, Any]
     return found
 
 
-def one_of_names(name: str, options: tuple[str, ...]) -> bool:
-    for option in options:
-        if option == name:
-            return True
-    return False
+def _start_name(root: Any, made: dict[int, tuple[str, tuple[Any, ...]]], named: dict[int, str],
+                shapes: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Which named result an engine call's root is: that very tensor, or one with its graph; either alone or
+    reduced by sum() or mean(). None when it is neither."""
+    candidates = [root]
+    op = made.get(_id(root))
+    if op is not None and op[0] in REDUCTIONS and len(op[1]) == 1:  # op[0] is an exact str (index)
+        candidates.append(op[1][0])
+    for candidate in candidates:
+        if _id(candidate) in named:
+            return named[_id(candidate)]
+    if shapes:
+        for candidate in candidates:
+            shape = graph(candidate, {})
+            for name, expected in shapes:
+                if shape == expected:
+                    return name
+    return None
 
 
 def is_zero(t: Any) -> bool:
@@ -240,7 +234,9 @@ def lineage(result: Any, attr: Any, indexed: Any, complete: bool,
                 if root == name and _id(obj) in seen:
                     found.append(name)
                     break
-        made_from = differentiated(checked, indexed, givens, sources) if checked is not None else []
+        # Only a gradient can pass an autograd check (judge_autograd); a derived check's value skips the walk.
+        engine_made = bool(sources) and writer in ("engine", "from_engine")
+        made_from = differentiated(checked, indexed, givens, sources) if engine_made else []
     return {"writer": writer, "changed": changed, "sources": found, "complete": complete,
             "differentiated": made_from}
 

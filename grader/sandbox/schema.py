@@ -105,13 +105,10 @@ def _validate_facts(obs: dict[str, Any]) -> set[str]:
                  "bad lineage")
         _require(facts["writer"] in WRITERS, "bad lineage writer")
         _require(type(facts["changed"]) is bool and type(facts["complete"]) is bool, "bad lineage flags")
-        sources = facts["sources"]
-        _require(type(sources) is list and len(sources) <= 32 and all(type(n) is str and len(n) <= 200
-                                                                       for n in sources), "bad lineage sources")
-        made_from = facts["differentiated"]
-        _require(type(made_from) is list and len(made_from) <= 32 and all(type(n) is str and len(n) <= 200
-                                                                           for n in made_from),
-                 "bad lineage differentiated")
+        for key in ("sources", "differentiated"):
+            names = facts[key]
+            _require(type(names) is list and len(names) <= 32 and all(type(n) is str and len(n) <= 200
+                                                                       for n in names), f"bad lineage {key}")
         present.add("lineage")
     if "same" in obs:
         _require(type(obs["same"]) is bool, "same must be a bool")
